@@ -1,0 +1,1 @@
+"""Users, roles (artist or viewer) and API tokens."""

@@ -1,0 +1,83 @@
+"""Registration, tokens and the signed-in user."""
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from livestream_site.errors import ApplicationError
+
+from .models import User
+from .services import user_register, user_token_get
+
+
+class RegisterInput(serializers.Serializer):
+    username = serializers.RegexField(r"^[\w.@+-]+\Z", max_length=150)
+    password = serializers.CharField(max_length=128, write_only=True)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    role = serializers.ChoiceField(choices=User.Role.choices, default=User.Role.VIEWER)
+
+
+class TokenInput(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=128)
+
+
+class UserOutput(serializers.ModelSerializer):
+    is_staff = serializers.BooleanField(read_only=True)
+
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "role", "is_staff"]
+
+
+class RegisterOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField()
+    token = serializers.CharField()
+
+
+class TokenOutput(serializers.Serializer):
+    token = serializers.CharField()
+
+
+class RegisterView(APIView):
+    serializer_class = RegisterInput
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(responses={201: RegisterOutput})
+    def post(self, request):
+        data = RegisterInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = user_register(**data.validated_data)
+        return Response(
+            {"id": user.id, "username": user.username, "role": user.role, "token": user_token_get(user=user)},
+            status=201,
+        )
+
+
+class TokenView(APIView):
+    serializer_class = TokenInput
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+
+    @extend_schema(responses={200: TokenOutput})
+    def post(self, request):
+        data = TokenInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = authenticate(request, **data.validated_data)
+        if user is None:
+            raise ApplicationError("Wrong username or password.", code="invalid_credentials", status_code=400)
+        return Response({"token": user_token_get(user=user)})
+
+
+class MeView(APIView):
+    serializer_class = UserOutput
+    permission_classes = [IsAuthenticated]
+
+    def get(self, request):
+        return Response(UserOutput(request.user).data)

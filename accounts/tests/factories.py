@@ -1,0 +1,36 @@
+"""Factories for users of every role."""
+
+import factory
+from rest_framework.authtoken.models import Token
+
+from accounts.models import User
+
+PASSWORD = "a-long-test-password-42"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    role = User.Role.VIEWER
+    password = factory.PostGenerationMethodCall("set_password", PASSWORD)
+
+    @factory.post_generation
+    def saved(obj, create, extracted, **kwargs):
+        if create:
+            obj.save()
+
+
+class ArtistFactory(UserFactory):
+    role = User.Role.ARTIST
+
+
+class StaffFactory(UserFactory):
+    is_staff = True
+
+
+def token_for(user) -> str:
+    return Token.objects.get_or_create(user=user)[0].key

@@ -1,0 +1,1 @@
+"""Viewer metrics: sessions, quality reports and rollups."""

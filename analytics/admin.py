@@ -1,0 +1,10 @@
+from django.contrib import admin
+
+from .models import LiveStreamAnalytics
+
+
+@admin.register(LiveStreamAnalytics)
+class LiveStreamAnalyticsAdmin(admin.ModelAdmin):
+    list_display = ("stream", "bucket_start", "concurrent_viewers", "peak_viewers", "unique_viewers", "chat_messages")
+    list_select_related = ("stream",)
+    readonly_fields = [f.name for f in LiveStreamAnalytics._meta.fields]

@@ -1,0 +1,1 @@
+"""Live chat: the WebSocket consumer, chat messages, moderation and rate limits."""

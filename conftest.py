@@ -1,0 +1,44 @@
+"""Fixtures shared by every app's tests: API clients for each role."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.tests.factories import ArtistFactory, StaffFactory, UserFactory, token_for
+
+
+def _client_for(user=None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token_for(user)}")
+        client.user = user
+    return client
+
+
+@pytest.fixture
+def client_for():
+    return _client_for
+
+
+@pytest.fixture
+def anon_client():
+    return _client_for(None)
+
+
+@pytest.fixture
+def viewer(db):
+    return UserFactory()
+
+
+@pytest.fixture
+def artist(db):
+    return ArtistFactory()
+
+
+@pytest.fixture
+def other_artist(db):
+    return ArtistFactory()
+
+
+@pytest.fixture
+def staff(db):
+    return StaffFactory()

@@ -1,0 +1,50 @@
+"""Site-wide views: the health check."""
+
+import uuid
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.cache import cache
+from django.db import connection
+from django.http import JsonResponse
+
+
+def _check_database() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return "ok"
+
+
+def _check_cache() -> str:
+    key = f"healthz:{uuid.uuid4().hex}"
+    cache.set(key, "1", 5)
+    ok = cache.get(key) == "1"
+    cache.delete(key)
+    return "ok" if ok else "error: value not read back"
+
+
+def _check_channel_layer() -> str:
+    layer = get_channel_layer()
+
+    async def roundtrip() -> bool:
+        channel = await layer.new_channel()
+        await layer.send(channel, {"type": "healthz.ping"})
+        message = await layer.receive(channel)
+        return message.get("type") == "healthz.ping"
+
+    return "ok" if async_to_sync(roundtrip)() else "error: message not received"
+
+
+CHECKS = {"database": _check_database, "cache": _check_cache, "channelLayer": _check_channel_layer}
+
+
+def healthz(request):
+    components = {}
+    for name, check in CHECKS.items():
+        try:
+            components[name] = check()
+        except Exception as exc:  # a health check reports failures, it does not raise them
+            components[name] = f"error: {exc.__class__.__name__}: {exc}"[:300]
+    healthy = all(state == "ok" for state in components.values())
+    return JsonResponse({"status": "ok" if healthy else "degraded", **components}, status=200 if healthy else 503)

@@ -1,0 +1,1 @@
+"""Tickets for pay-per-view streams, Stripe, webhooks, refunds, revenue and the access check."""

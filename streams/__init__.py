@@ -1,0 +1,1 @@
+"""Live streams: lifecycle, stream keys, media backends, ingest callbacks and recordings."""

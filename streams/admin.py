@@ -1,0 +1,109 @@
+"""Staff moderation and scheduling of streams; every action goes through the services."""
+
+from django.contrib import admin, messages
+
+from livestream_site.errors import ApplicationError
+
+from . import services
+from .models import LiveStream, LiveStreamRecording
+
+
+class RecordingInline(admin.TabularInline):
+    model = LiveStreamRecording
+    extra = 0
+    fields = ("status", "duration_seconds", "width", "height", "size_bytes", "file", "created_at")
+    readonly_fields = fields
+    can_delete = False
+    show_change_link = True
+
+
+def _run_transition(modeladmin, request, queryset, service, verb):
+    done = 0
+    for stream in queryset:
+        try:
+            service(stream_id=stream.id)
+            done += 1
+        except ApplicationError as exc:
+            modeladmin.message_user(request, f"{stream.title}: {exc.message}", messages.WARNING)
+    if done:
+        modeladmin.message_user(request, f"{verb} {done} stream(s).", messages.SUCCESS)
+
+
+@admin.action(description="Cancel the selected scheduled streams")
+def cancel_streams(modeladmin, request, queryset):
+    _run_transition(modeladmin, request, queryset, services.stream_cancel, "Cancelled")
+
+
+@admin.action(description="End the selected live streams")
+def end_streams(modeladmin, request, queryset):
+    _run_transition(modeladmin, request, queryset, services.stream_end, "Ended")
+
+
+@admin.register(LiveStream)
+class LiveStreamAdmin(admin.ModelAdmin):
+    list_display = (
+        "title",
+        "artist",
+        "type",
+        "status",
+        "scheduled_start_time",
+        "is_pay_per_view",
+        "ticket_price",
+        "peak_viewers",
+    )
+    list_filter = ("status", "type", "is_pay_per_view", "is_chat_enabled", "is_recording_enabled")
+    search_fields = ("title", "description", "artist__username")
+    date_hierarchy = "scheduled_start_time"
+    list_select_related = ("artist",)
+    raw_id_fields = ("artist",)
+    readonly_fields = (
+        "id",
+        "status",
+        "started_at",
+        "ended_at",
+        "peak_viewers",
+        "stream_key",
+        "created_at",
+        "updated_at",
+    )
+    actions = [cancel_streams, end_streams]
+    inlines = [RecordingInline]
+
+    def save_model(self, request, obj, form, change):
+        # New streams go through the same service as the API; edits go through stream_update.
+        if not change:
+            created = services.stream_create(
+                artist=obj.artist,
+                **{
+                    f: getattr(obj, f)
+                    for f in (
+                        "title",
+                        "description",
+                        "type",
+                        "scheduled_start_time",
+                        "max_viewers",
+                        "ticket_price",
+                        "currency",
+                        "is_pay_per_view",
+                        "is_chat_enabled",
+                        "is_recording_enabled",
+                        "max_quality",
+                        "stream_settings",
+                    )
+                },
+            )
+            obj.pk = created.pk
+            obj.stream_key = created.stream_key
+            obj._state.adding = False
+            return
+        data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
+        services.stream_update(stream=obj, data=data)
+
+
+@admin.register(LiveStreamRecording)
+class LiveStreamRecordingAdmin(admin.ModelAdmin):
+    list_display = ("stream", "status", "duration_seconds", "width", "height", "size_bytes", "created_at")
+    list_filter = ("status",)
+    search_fields = ("stream__title",)
+    list_select_related = ("stream",)
+    readonly_fields = [f.name for f in LiveStreamRecording._meta.fields]

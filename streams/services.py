@@ -1,0 +1,148 @@
+"""Writes of streams: create, update, delete, the lifecycle state machine and stream keys."""
+
+import logging
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from livestream_site.errors import Conflict, Forbidden
+from livestream_site.events import stream_event_send_on_commit
+
+from .models import DEFAULT_STREAM_SETTINGS, LiveStream, stream_key_generate
+from .selectors import stream_get, stream_public_data
+
+logger = logging.getLogger(__name__)
+
+S = LiveStream.Status
+# The lifecycle: which statuses each transition may start from.
+TRANSITIONS = {
+    "start": ((S.SCHEDULED,), S.LIVE),
+    "end": ((S.LIVE,), S.ENDED),
+    "cancel": ((S.SCHEDULED,), S.CANCELLED),
+}
+# Fields that may only change while the stream has not started.
+SCHEDULE_FIELDS = {"scheduled_start_time", "ticket_price", "currency", "is_pay_per_view", "max_viewers"}
+
+
+def _stream_updated_event(stream: LiveStream) -> None:
+    stream_event_send_on_commit(stream_id=stream.id, event="streamUpdate", data=stream_public_data(stream))
+
+
+@transaction.atomic
+def stream_create(
+    *,
+    artist,
+    title: str,
+    scheduled_start_time: datetime,
+    description: str = "",
+    type: str = LiveStream.Type.CONCERT,
+    max_viewers: int | None = None,
+    ticket_price: Decimal = Decimal("0"),
+    currency: str | None = None,
+    is_pay_per_view: bool = False,
+    is_chat_enabled: bool = True,
+    is_recording_enabled: bool = False,
+    max_quality: str = LiveStream.Quality.HIGH,
+    stream_settings: dict | None = None,
+) -> LiveStream:
+    if not (artist.is_staff or getattr(artist, "is_artist", False)):
+        raise Forbidden("Only artists can host streams.", code="not_an_artist")
+    stream = LiveStream(
+        artist=artist,
+        title=title,
+        description=description,
+        type=type,
+        scheduled_start_time=scheduled_start_time,
+        max_viewers=max_viewers,
+        ticket_price=ticket_price,
+        currency=(currency or settings.DEFAULT_CURRENCY).lower(),
+        is_pay_per_view=is_pay_per_view,
+        is_chat_enabled=is_chat_enabled,
+        is_recording_enabled=is_recording_enabled,
+        max_quality=max_quality,
+        stream_settings={**DEFAULT_STREAM_SETTINGS, **(stream_settings or {})},
+    )
+    stream.full_clean()
+    stream.save()
+    logger.info("stream %s created by artist %s", stream.id, artist.id)
+    return stream
+
+
+@transaction.atomic
+def stream_update(*, stream: LiveStream, data: dict) -> LiveStream:
+    stream = stream_get(stream_id=stream.id, lock=True)
+    changed = {key for key, value in data.items() if getattr(stream, key) != value}
+    if changed & SCHEDULE_FIELDS and stream.status != S.SCHEDULED:
+        fields = sorted(changed & SCHEDULE_FIELDS)
+        raise Conflict(
+            f"The stream is {stream.status}; {', '.join(fields)} can only change before it starts.",
+            code="stream_not_editable",
+        )
+    for key, value in data.items():
+        if key == "stream_settings":
+            value = {**stream.stream_settings, **value}
+        setattr(stream, key, value)
+    stream.full_clean()
+    stream.save()
+    logger.debug("stream %s updated: %s", stream.id, ", ".join(sorted(changed)) or "nothing")
+    if changed:
+        _stream_updated_event(stream)
+    return stream
+
+
+@transaction.atomic
+def stream_delete(*, stream: LiveStream) -> None:
+    stream = stream_get(stream_id=stream.id, lock=True)
+    if stream.status == S.LIVE:
+        raise Conflict("The stream is live: end it first.", code="stream_live")
+    if stream.payments.exists():
+        raise Conflict("Tickets were sold for this stream: cancel it instead.", code="stream_has_tickets")
+    logger.info("stream %s deleted", stream.id)
+    stream.delete()
+
+
+def _transition(*, stream_id, action: str) -> LiveStream:
+    allowed_from, target = TRANSITIONS[action]
+    with transaction.atomic():
+        stream = stream_get(stream_id=stream_id, lock=True)
+        if stream.status not in allowed_from:
+            raise Conflict(
+                f"Cannot {action} a stream that is {stream.status}.",
+                code="invalid_transition",
+            )
+        now = timezone.now()
+        stream.status = target
+        if target == S.LIVE:
+            stream.started_at = now
+        elif target in (S.ENDED, S.CANCELLED):
+            stream.ended_at = now
+        stream.save(update_fields=["status", "started_at", "ended_at", "updated_at"])
+        logger.info("stream %s: %s -> %s", stream.id, allowed_from[0], target)
+        _stream_updated_event(stream)
+    return stream
+
+
+def stream_start(*, stream_id) -> LiveStream:
+    return _transition(stream_id=stream_id, action="start")
+
+
+def stream_end(*, stream_id) -> LiveStream:
+    return _transition(stream_id=stream_id, action="end")
+
+
+def stream_cancel(*, stream_id) -> LiveStream:
+    return _transition(stream_id=stream_id, action="cancel")
+
+
+@transaction.atomic
+def stream_key_rotate(*, stream_id) -> LiveStream:
+    # Rotating while live is allowed (a leaked key is most urgent then): the running publish goes on,
+    # and the next publish needs the new key.
+    stream = stream_get(stream_id=stream_id, lock=True)
+    stream.stream_key = stream_key_generate()
+    stream.save(update_fields=["stream_key", "updated_at"])
+    logger.info("stream %s: key rotated", stream.id)
+    return stream
