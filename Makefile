@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test venv migrate lint format clean
+.PHONY: run test venv frontend migrate lint format clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,10 +20,16 @@ $(STAMP): requirements.txt | $(PY)
 
 venv: $(STAMP)
 
+# Front-end libraries (hls.js) come from npm at setup time.
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund --silent
+
+frontend: node_modules/.package-lock.json
+
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+run: migrate frontend
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Platform at http://$(HOST):$(PORT)/  (admin: /admin/, API: /api/, docs: /api/docs/)"
@@ -41,4 +47,4 @@ format: venv
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) var staticfiles
+	rm -rf $(VENV) var staticfiles node_modules

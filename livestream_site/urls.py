@@ -1,11 +1,13 @@
 """URL routes: the REST API under /api/, the admin, the health check and the pages."""
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import MeView, RegisterView, TokenView
 from streams.api import LiveStreamViewSet
+from streams.views import dashboard_page, stream_list_page, stream_page
 
 from .api import OptionalSlashRouter
 from .views import healthz
@@ -26,4 +28,9 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     re_path(r"^healthz/?$", healthz, name="healthz"),
+    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", stream_list_page, name="stream-list"),
+    path("streams/<str:stream_id>/", stream_page, name="stream-page"),
+    path("dashboard/", dashboard_page, name="dashboard"),
 ]

@@ -1,0 +1,223 @@
+// The viewer page: HLS playback through hls.js, and the live room (chat, viewer count, status) over
+// the platform's WebSocket protocol ({"event": NAME, "data": {...}} frames).
+(function () {
+  "use strict";
+  const page = JSON.parse(document.getElementById("page-data").textContent);
+  const $ = (id) => document.getElementById(id);
+  const video = $("video");
+  const messages = $("messages");
+  let hls = null;
+  let socket = null;
+  let retry = 0;
+
+  function cookie(name) {
+    const match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
+    return match ? decodeURIComponent(match[1]) : "";
+  }
+
+  async function api(method, path, body) {
+    const response = await fetch(path, {
+      method,
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const data = response.status === 204 ? {} : await response.json().catch(() => ({}));
+    return { ok: response.ok, status: response.status, data };
+  }
+
+  function showVideoMessage(text) {
+    $("video-message").textContent = text;
+    $("video-message").hidden = !text;
+  }
+
+  // --- Playback -------------------------------------------------------------------------------
+  async function startPlayback() {
+    if (page.status === "ended") return playReplay();
+    if (page.status !== "live") {
+      showVideoMessage(page.status === "scheduled" ? "The show has not started yet." : "This stream was cancelled.");
+      return;
+    }
+    const result = await api("GET", `/api/livestreams/${page.streamId}/playback`);
+    if (!result.ok) {
+      showVideoMessage((result.data.error && result.data.error.message) || "Playback is not available.");
+      return;
+    }
+    showVideoMessage("");
+    attach(result.data.url);
+  }
+
+  function attach(url) {
+    if (hls) hls.destroy();
+    if (window.Hls && Hls.isSupported()) {
+      hls = new Hls({ lowLatencyMode: true });
+      hls.loadSource(url);
+      hls.attachMedia(video);
+      hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
+        const select = $("quality");
+        select.length = 1;
+        data.levels.forEach((level, index) => select.add(new Option(`${level.height}p`, String(index))));
+        video.play().catch(() => {});
+      });
+      hls.on(Hls.Events.ERROR, (_e, data) => {
+        if (data.fatal) showVideoMessage("The stream stalled; retrying…");
+      });
+    } else {
+      video.src = url; // Safari plays HLS natively
+    }
+  }
+
+  $("quality").addEventListener("change", (e) => {
+    if (hls) hls.currentLevel = Number(e.target.value);
+  });
+
+  async function playReplay() {
+    const result = await api("GET", `/api/livestreams/${page.streamId}/recordings`);
+    const list = (result.ok && (result.data.results || result.data)) || [];
+    const ready = list.filter((r) => r.status === "ready" && r.url);
+    const box = $("recordings");
+    box.textContent = "";
+    if (!ready.length) {
+      showVideoMessage(list.length ? "The replay is being prepared." : "The show has ended.");
+      return;
+    }
+    showVideoMessage("");
+    video.src = ready[0].url;
+    if (ready[0].thumbnailUrl) video.poster = ready[0].thumbnailUrl;
+    const heading = document.createElement("h3");
+    heading.textContent = `Replay · ${Math.round(ready[0].durationSeconds || 0)} s`;
+    box.appendChild(heading);
+  }
+
+  // --- Tickets --------------------------------------------------------------------------------
+  const buy = $("buy");
+  if (buy) {
+    buy.addEventListener("click", async () => {
+      buy.disabled = true;
+      const intent = await api("POST", `/api/livestreams/${page.streamId}/payment`, {});
+      if (!intent.ok) {
+        $("access").textContent = (intent.data.error && intent.data.error.message) || "Could not start the payment.";
+        buy.disabled = false;
+        return;
+      }
+      const confirm = await api("POST", "/api/payments/confirm", { paymentIntentId: intent.data.paymentIntentId });
+      if (confirm.ok && confirm.data.hasAccess !== false && ["paid", "succeeded"].includes(confirm.data.status)) {
+        window.location.reload();
+      } else {
+        $("access").textContent = "Payment pending: complete it with your card, then reload.";
+      }
+    });
+  }
+
+  // --- The live room --------------------------------------------------------------------------
+  function send(event, data) {
+    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ event, data }));
+  }
+
+  function renderMessage(message) {
+    const item = document.createElement("li");
+    item.dataset.id = String(message.id);
+    const who = document.createElement("b");
+    who.textContent = message.user.username; // textContent: chat is text, never HTML
+    const text = document.createElement("span");
+    text.textContent = " " + message.message;
+    item.append(who, text);
+    if (page.canModerate) {
+      const remove = document.createElement("button");
+      remove.className = "link";
+      remove.textContent = "delete";
+      remove.title = "Delete this message";
+      remove.addEventListener("click", () => api("DELETE", `/api/livestreams/${page.streamId}/chat/${message.id}`));
+      item.appendChild(remove);
+    }
+    messages.appendChild(item);
+    while (messages.children.length > 300) messages.removeChild(messages.firstChild);
+    messages.scrollTop = messages.scrollHeight;
+  }
+
+  function systemLine(text) {
+    const item = document.createElement("li");
+    item.className = "system";
+    item.textContent = text;
+    messages.appendChild(item);
+  }
+
+  const handlers = {
+    joinedStream(data) {
+      retry = 0;
+      $("viewer-count").textContent = data.viewerCount;
+      $("slow-mode").textContent = data.slowModeSeconds ? `slow mode: ${data.slowModeSeconds}s` : "";
+    },
+    viewerCountUpdate(data) {
+      $("viewer-count").textContent = data.viewerCount;
+    },
+    newChatMessage: renderMessage,
+    chatMessageDeleted(data) {
+      const item = messages.querySelector(`li[data-id="${CSS.escape(String(data.messageId))}"]`);
+      if (item) item.remove();
+    },
+    systemMessage(data) {
+      systemLine(data.message);
+    },
+    streamUpdate(data) {
+      const changed = data.status && data.status !== page.status;
+      if (data.status) {
+        page.status = data.status;
+        $("status").textContent = data.status;
+        $("status").className = `badge ${data.status}`;
+      }
+      if (data.title) $("title").textContent = data.title;
+      if ("slowModeSeconds" in data) $("slow-mode").textContent = data.slowModeSeconds ? `slow mode: ${data.slowModeSeconds}s` : "";
+      if (changed || "qualityCap" in data) startPlayback();
+    },
+    error(data) {
+      $("chat-error").textContent = data.message;
+      setTimeout(() => ($("chat-error").textContent = ""), 5000);
+    },
+  };
+
+  async function loadHistory() {
+    const result = await api("GET", `/api/livestreams/${page.streamId}/chat?limit=50`);
+    if (!result.ok) return;
+    const list = result.data.results || result.data;
+    messages.textContent = "";
+    list.slice().reverse().forEach(renderMessage);
+  }
+
+  function connect() {
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    socket = new WebSocket(`${scheme}://${location.host}/ws/livestream/`);
+    socket.addEventListener("open", () => send("joinStream", { streamId: page.streamId }));
+    socket.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch (_) {
+        return;
+      }
+      const handler = handlers[frame.event];
+      if (handler) handler(frame.data || {});
+    });
+    socket.addEventListener("close", () => {
+      retry = Math.min(retry + 1, 6);
+      setTimeout(connect, 500 * 2 ** retry);
+    });
+  }
+
+  $("chat-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const input = $("chat-input");
+    const text = input.value.trim();
+    if (!text) return;
+    send("sendChatMessage", { streamId: page.streamId, message: text, clientMessageId: String(Date.now()) });
+    input.value = "";
+  });
+
+  if (page.hasAccess) {
+    loadHistory();
+    connect();
+    startPlayback();
+  } else {
+    showVideoMessage(page.accessReason === "cancelled" ? "This stream was cancelled." : "A ticket is needed to watch this show.");
+  }
+})();

@@ -1,0 +1,61 @@
+"""Server-rendered pages: the stream catalogue, the viewer page and the artist dashboard."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.shortcuts import render
+from django.utils import timezone
+
+from livestream_site.errors import ApplicationError
+from payments.selectors import stream_viewer_access
+
+from .models import LiveStream
+from .selectors import stream_can_manage, stream_get, stream_list_visible
+
+
+def stream_list_page(request):
+    streams = stream_list_visible(user=request.user)
+    context = {
+        "live": streams.filter(status=LiveStream.Status.LIVE).order_by("-started_at")[:24],
+        "upcoming": streams.filter(status=LiveStream.Status.SCHEDULED, scheduled_start_time__gte=timezone.now())[:24],
+        "replays": streams.filter(status=LiveStream.Status.ENDED).order_by("-ended_at")[:24],
+    }
+    return render(request, "streams/list.html", context)
+
+
+def stream_page(request, stream_id):
+    try:
+        stream = stream_get(stream_id=stream_id)
+    except ApplicationError:
+        raise Http404("No such stream") from None
+    access = stream_viewer_access(user=request.user, stream=stream)
+    context = {
+        "stream": stream,
+        "access": access,
+        "can_manage": stream_can_manage(user=request.user, stream=stream),
+        # What the page's script needs; nothing private (never the stream key).
+        "page_data": {
+            "streamId": str(stream.id),
+            "status": stream.status,
+            "hasAccess": access.has_access,
+            "accessReason": access.reason,
+            "signedIn": request.user.is_authenticated,
+            "canModerate": stream_can_manage(user=request.user, stream=stream),
+        },
+    }
+    return render(request, "streams/detail.html", context)
+
+
+@login_required
+def dashboard_page(request):
+    user = request.user
+    if not (user.is_staff or user.is_artist):
+        raise PermissionDenied("The dashboard is for artists.")
+    streams = stream_list_visible(user=user).filter(artist=user).order_by("-scheduled_start_time")
+    rtmp_host = request.get_host().split(":")[0]
+    context = {
+        "streams": streams,
+        "ingest_url": f"rtmp://{rtmp_host}:{getattr(settings, 'RTMP_PORT', 1935)}/live",
+    }
+    return render(request, "streams/dashboard.html", context)
