@@ -1,0 +1,1 @@
+"""Helpers for tests that run real processes (daphne, nginx, ffmpeg) against the test database."""
