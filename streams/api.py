@@ -149,6 +149,8 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
             artist = User.objects.filter(pk=artist_id).first()
             if artist is None:
                 raise serializers.ValidationError({"artist_id": ["No user with that id."]})
+            if not (artist.is_artist or artist.is_staff):
+                raise serializers.ValidationError({"artist_id": ["That user is not an artist."]})
         stream = services.stream_create(artist=artist, **data)
         return self._respond(stream, status.HTTP_201_CREATED)
 
