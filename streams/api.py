@@ -26,6 +26,10 @@ class StreamSettingsField(serializers.DictField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         errors = stream_settings_errors(value)
+        # The model's check skips None ("not given"); from a client, null would be stored over the default.
+        for key in value:
+            if value[key] is None and key not in errors:
+                errors[key] = ["This field may not be null."]
         if errors:
             raise serializers.ValidationError(errors)
         return value

@@ -210,3 +210,18 @@ def test_createsuperuser_noinput_makes_a_staff_user_who_manages_any_stream(monke
     admin = APIClient()
     assert admin.login(username="boss", password=STRONG)
     assert admin.get("/admin/").status_code == 200
+
+
+WRONG_VALUES = [None, True, -1, 1.5, "", "x" * 10_000, "\x00", [], {"a": 1}]
+
+
+@pytest.mark.parametrize("field", ["username", "password", "email", "role"])
+def test_no_wrong_value_on_register_or_token_is_a_server_error(field, anon_client, settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # only speed matters here
+    for n, value in enumerate(WRONG_VALUES):
+        body = {"username": f"sweep{n}", "password": STRONG, "email": "", "role": "viewer", field: value}
+        for path in ("/api/auth/register", "/api/auth/token"):
+            response = anon_client.post(path, body, format="json")
+            assert response.status_code in (200, 201, 400), (path, value, response.content)
+            if response.status_code == 400:
+                assert response.json()["error"]["code"] in ("validation_error", "invalid_credentials")

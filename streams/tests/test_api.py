@@ -272,6 +272,8 @@ INVALID_CREATE_BODIES = [
     ({"streamSettings": {"resolution": "big"}}, "streamSettings.resolution"),
     ({"streamSettings": {"resolution": "99999x99999"}}, "streamSettings.resolution"),
     ({"streamSettings": {"frameRate": 30}}, "streamSettings.frameRate"),
+    ({"streamSettings": {"bitrate": None}}, "streamSettings.bitrate"),
+    ({"streamSettings": None}, "streamSettings"),
 ]
 
 
@@ -872,3 +874,46 @@ def test_an_inactive_users_token_stops_working(client_for):
     user.is_active = False
     user.save()
     assert_error(client.post("/api/livestreams", new_stream_body(), format="json"), 401)
+
+
+# --- No 500s: every field gets every kind of wrong value --------------------------------------------
+
+WRONG_VALUES = [None, True, 0, -1, 1.5, 10**20, "", "x" * 10_000, "\x00", [], [1], {}, {"a": 1}]
+TOP_FIELDS = [
+    "title",
+    "description",
+    "type",
+    "scheduledStartTime",
+    "maxViewers",
+    "ticketPrice",
+    "currency",
+    "isPayPerView",
+    "isChatEnabled",
+    "isRecordingEnabled",
+    "maxQuality",
+    "artistId",
+    "streamSettings",
+]
+SETTINGS_FIELDS = ["bitrate", "fps", "resolution", "audioCodec", "videoCodec"]
+
+
+@pytest.mark.parametrize("field", TOP_FIELDS + [f"streamSettings.{name}" for name in SETTINGS_FIELDS])
+def test_no_wrong_value_of_any_field_is_a_server_error(field, clients, stream):
+    for value in WRONG_VALUES:
+        if "." in field:
+            body = new_stream_body(streamSettings={field.split(".")[1]: value})
+        else:
+            body = new_stream_body(**{field: value})
+        created = clients["staff"].post("/api/livestreams", body, format="json")
+        patched = clients["staff"].patch(f"/api/livestreams/{stream.id}", {k: body[k] for k in body if k != "title"})
+        for response in (created, patched):
+            assert response.status_code in (200, 201, 400), (field, value, response.status_code, response.content)
+            if response.status_code == 400:
+                error = response.json()["error"]
+                assert error["code"] == "validation_error"
+                # isPayPerView: true is a valid value; what it lacks is a ticketPrice.
+                field_at(error["fields"], "ticketPrice" if (field, value) == ("isPayPerView", True) else field)
+    # Whatever was accepted is still a readable, valid stream.
+    for item in clients["anon"].get("/api/livestreams?pageSize=100").json()["results"]:
+        assert set(item["streamSettings"]) == set(SETTINGS_FIELDS)
+        assert all(setting is not None for setting in item["streamSettings"].values()), item["streamSettings"]

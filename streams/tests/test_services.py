@@ -182,7 +182,12 @@ def test_key_rotation_sends_no_event(artist, django_capture_on_commit_callbacks)
 # --- Demo data -------------------------------------------------------------------------------------------
 
 
-def test_seed_demo_runs_twice_without_duplicating(capsys):
+@pytest.fixture
+def fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
+
+
+def test_seed_demo_runs_twice_without_duplicating(capsys, fast_hashing):
     call_command("seed_demo")
     first = capsys.readouterr().out
     counts = (User.objects.count(), LiveStream.objects.count())
@@ -208,7 +213,7 @@ def test_seed_demo_if_empty_leaves_an_existing_catalogue_alone(artist):
     assert not User.objects.filter(username="demo_artist").exists()
 
 
-def test_seed_demo_keeps_a_changed_password(capsys):
+def test_seed_demo_keeps_a_changed_password(capsys, fast_hashing):
     call_command("seed_demo")
     viewer = User.objects.get(username="demo_viewer")
     viewer.set_password("a-password-of-my-own-77")
