@@ -15,8 +15,15 @@ if (BASE_DIR / ".env").exists():
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 _INSECURE_KEY = "django-insecure-local-development-key-change-me"
 SECRET_KEY = env("DJANGO_SECRET_KEY", default=_INSECURE_KEY)
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
-CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+# Entries are stripped and empty ones dropped: "a.com, b.com" must allow b.com, and " , " is no host at all.
+ALLOWED_HOSTS = [
+    host.strip()
+    for host in env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"] if DEBUG else [])
+    if host.strip()
+]
+CSRF_TRUSTED_ORIGINS = [
+    origin.strip() for origin in env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[]) if origin.strip()
+]
 
 if not DEBUG:
     # Production refuses to start with an unsafe configuration.

@@ -1,5 +1,6 @@
 """Staff moderation and scheduling of streams; every action goes through the services."""
 
+from django import forms
 from django.contrib import admin, messages
 
 from livestream_site.errors import ApplicationError
@@ -39,8 +40,27 @@ def end_streams(modeladmin, request, queryset):
     _run_transition(modeladmin, request, queryset, services.stream_end, "Ended")
 
 
+class LiveStreamAdminForm(forms.ModelForm):
+    """Shows the services' refusals as form errors, so staff get the form back instead of a server error.
+
+    No Meta: the admin builds the form's Meta (model, fields) from the ModelAdmin.
+    """
+
+    def clean(self):
+        cleaned = super().clean()
+        artist = cleaned.get("artist")
+        if self.instance._state.adding:
+            if artist is not None and not (artist.is_staff or artist.is_artist):
+                self.add_error("artist", "Only artists can host streams.")
+        elif self.instance.status != LiveStream.Status.SCHEDULED:
+            for name in sorted(services.SCHEDULE_FIELDS & set(self.changed_data)):
+                self.add_error(name, f"The stream is {self.instance.status}; this can only change before it starts.")
+        return cleaned
+
+
 @admin.register(LiveStream)
 class LiveStreamAdmin(admin.ModelAdmin):
+    form = LiveStreamAdminForm
     list_display = (
         "title",
         "artist",
@@ -98,6 +118,22 @@ class LiveStreamAdmin(admin.ModelAdmin):
             return
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
         services.stream_update(stream=obj, data=data)
+
+    def has_delete_permission(self, request, obj=None):
+        # A live stream cannot be deleted (end it first), here as in the API.
+        if obj is not None and obj.status == LiveStream.Status.LIVE:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_model(self, request, obj):
+        services.stream_delete(stream=obj)
+
+    def delete_queryset(self, request, queryset):
+        for stream in queryset:
+            try:
+                services.stream_delete(stream=stream)
+            except ApplicationError as exc:
+                self.message_user(request, f"{stream.title}: {exc.message}", messages.WARNING)
 
 
 @admin.register(LiveStreamRecording)

@@ -26,6 +26,10 @@ class StreamSettingsField(serializers.DictField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
         errors = stream_settings_errors(value)
+        # The model's check skips None ("not given"); from a client, null would be stored over the default.
+        for key in value:
+            if value[key] is None and key not in errors:
+                errors[key] = ["This field may not be null."]
         if errors:
             raise serializers.ValidationError(errors)
         return value
@@ -149,6 +153,8 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
             artist = User.objects.filter(pk=artist_id).first()
             if artist is None:
                 raise serializers.ValidationError({"artist_id": ["No user with that id."]})
+            if not (artist.is_artist or artist.is_staff):
+                raise serializers.ValidationError({"artist_id": ["That user is not an artist."]})
         stream = services.stream_create(artist=artist, **data)
         return self._respond(stream, status.HTTP_201_CREATED)
 

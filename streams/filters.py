@@ -1,18 +1,64 @@
 """Query filters of the stream list: camelCase names, and a 400 for values it does not know."""
 
+from datetime import UTC
+
 import django_filters
+from django import forms
 from django.db.models import Q
+from django_filters.fields import IsoDateTimeField
 
 from .models import LiveStream
+
+
+class StrictBooleanField(forms.NullBooleanField):
+    """true/false (or 1/0); anything else is an error, where Django's NullBooleanField would ignore the filter."""
+
+    widget = forms.TextInput
+
+    def to_python(self, value):
+        if value in (None, ""):
+            return None
+        lowered = str(value).lower()
+        if lowered in ("true", "1"):
+            return True
+        if lowered in ("false", "0"):
+            return False
+        raise forms.ValidationError("Must be true or false.", code="invalid")
+
+
+class UTCIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 date-time that must also exist in UTC (SQLite stores UTC; 9999-12-31T23:59-05:00 does not)."""
+
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is not None and parsed.tzinfo is not None:
+            try:
+                parsed.astimezone(UTC)
+            except OverflowError:
+                raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return parsed
+
+
+class UTCIsoDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCIsoDateTimeField
+
+
+class StrictBooleanFilter(django_filters.BooleanFilter):
+    field_class = StrictBooleanField
+
+
+class IntegerFilter(django_filters.Filter):
+    field_class = forms.IntegerField
 
 
 class LiveStreamFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=LiveStream.Status.choices)
     type = django_filters.ChoiceFilter(choices=LiveStream.Type.choices)
-    artistId = django_filters.NumberFilter(field_name="artist_id")
-    isPayPerView = django_filters.BooleanFilter(field_name="is_pay_per_view")
-    scheduledAfter = django_filters.IsoDateTimeFilter(field_name="scheduled_start_time", lookup_expr="gte")
-    scheduledBefore = django_filters.IsoDateTimeFilter(field_name="scheduled_start_time", lookup_expr="lte")
+    # A whole number within a bigint: 1.5 or 99999999999999999999 is an error, not an empty page (or a 500).
+    artistId = IntegerFilter(field_name="artist_id", min_value=1, max_value=2**63 - 1)
+    isPayPerView = StrictBooleanFilter(field_name="is_pay_per_view")
+    scheduledAfter = UTCIsoDateTimeFilter(field_name="scheduled_start_time", lookup_expr="gte")
+    scheduledBefore = UTCIsoDateTimeFilter(field_name="scheduled_start_time", lookup_expr="lte")
     search = django_filters.CharFilter(method="filter_search", max_length=200)
     ordering = django_filters.OrderingFilter(
         fields=(

@@ -1,0 +1,223 @@
+"""Stream services below the API: rules, database constraints, events after commit, keys, demo data."""
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.exceptions import ValidationError
+from django.core.management import call_command
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import User
+from livestream_site.errors import Conflict, Forbidden
+from payments.models import LiveStreamPayment
+from streams import services
+from streams.models import LiveStream
+from streams.tests.factories import stream_factory
+
+pytestmark = pytest.mark.django_db
+
+
+def tomorrow():
+    return timezone.now() + timedelta(days=1)
+
+
+# --- Create and its rules ------------------------------------------------------------------------------
+
+
+def test_only_artists_and_staff_host(viewer, staff):
+    with pytest.raises(Forbidden):
+        services.stream_create(artist=viewer, title="Nope", scheduled_start_time=tomorrow())
+    assert services.stream_create(artist=staff, title="House show", scheduled_start_time=tomorrow()).artist == staff
+
+
+@pytest.mark.parametrize(
+    "fields,error_field",
+    [
+        ({"ticket_price": Decimal("-1")}, "ticket_price"),
+        ({"is_pay_per_view": True, "ticket_price": Decimal("0")}, "ticket_price"),
+        ({"max_viewers": 0}, "max_viewers"),
+        ({"stream_settings": {"fps": 500}}, "stream_settings"),
+        ({"stream_settings": {"surround": True}}, "stream_settings"),
+        ({"type": "rave"}, "type"),
+        ({"title": "x" * 201}, "title"),
+    ],
+)
+def test_create_validates_through_the_model(fields, error_field, artist):
+    with pytest.raises(ValidationError) as raised:
+        services.stream_create(
+            artist=artist, title=fields.pop("title", "Show"), scheduled_start_time=tomorrow(), **fields
+        )
+    assert error_field in raised.value.message_dict
+    assert not LiveStream.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"ticket_price": Decimal("-1")}, {"max_viewers": 0}, {"is_pay_per_view": True, "ticket_price": Decimal("0")}],
+)
+def test_database_constraints_hold_even_past_the_services(update, artist):
+    stream = stream_factory(artist=artist)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        LiveStream.objects.filter(pk=stream.id).update(**update)
+
+
+def test_stream_settings_are_completed_with_defaults(artist):
+    stream = services.stream_create(
+        artist=artist, title="Show", scheduled_start_time=tomorrow(), stream_settings={"fps": 60}
+    )
+    assert stream.stream_settings == {
+        "bitrate": 4500,
+        "fps": 60,
+        "resolution": "1920x1080",
+        "audio_codec": "aac",
+        "video_codec": "h264",
+    }
+
+
+# --- Keys ------------------------------------------------------------------------------------------------
+
+
+def test_stream_keys_have_at_least_128_bits_and_rotate(artist):
+    stream = stream_factory(artist=artist)
+    key = stream.stream_key
+    assert key.startswith("sk_") and len(key) - 3 >= 22  # 22 base64url characters carry 132 bits
+    rotated = services.stream_key_rotate(stream_id=stream.id)
+    assert rotated.stream_key != key
+    assert LiveStream.objects.get(pk=stream.id).stream_key == rotated.stream_key
+
+
+def test_a_key_can_be_rotated_while_live(artist):
+    stream = stream_factory(artist=artist, status="live")
+    assert services.stream_key_rotate(stream_id=stream.id).status == "live"
+
+
+# --- Update, delete --------------------------------------------------------------------------------------
+
+
+def test_update_freezes_schedule_fields_after_start(artist):
+    stream = stream_factory(artist=artist, status="live")
+    with pytest.raises(Conflict) as raised:
+        services.stream_update(stream=stream, data={"max_viewers": 10})
+    assert "live" in raised.value.message
+    assert services.stream_update(stream=stream, data={"title": "Encore"}).title == "Encore"
+
+
+def test_delete_refuses_live_streams_and_sold_ones(artist, viewer):
+    live = stream_factory(artist=artist, status="live")
+    with pytest.raises(Conflict):
+        services.stream_delete(stream=live)
+    sold = stream_factory(artist=artist, is_pay_per_view=True)
+    LiveStreamPayment.objects.create(stream=sold, user=viewer, amount=Decimal("10.00"), currency="usd")
+    with pytest.raises(Conflict):
+        services.stream_delete(stream=sold)
+    assert LiveStream.objects.count() == 2
+
+
+# --- Events reach the stream's room after commit, without the key ---------------------------------------
+
+
+def listen_to(stream_id) -> str:
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(f"stream.{stream_id}", channel)
+    return channel
+
+
+def receive(channel) -> dict:
+    async def one():
+        return await asyncio.wait_for(get_channel_layer().receive(channel), timeout=5)
+
+    return async_to_sync(one)()
+
+
+@pytest.mark.parametrize("action,status_name", [("start", "live"), ("cancel", "cancelled")])
+def test_transitions_send_a_stream_update_after_commit(action, status_name, artist, django_capture_on_commit_callbacks):
+    stream = stream_factory(artist=artist)
+    channel = listen_to(stream.id)
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        getattr(services, f"stream_{action}")(stream_id=stream.id)
+    assert len(callbacks) == 1
+    message = receive(channel)
+    assert message["type"] == "stream.event"
+    assert message["event"] == "streamUpdate"
+    assert message["data"]["streamId"] == str(stream.id)
+    assert message["data"]["status"] == status_name
+    assert stream.stream_key not in repr(message)
+
+
+def test_no_event_for_a_refused_or_rolled_back_change(artist, django_capture_on_commit_callbacks):
+    stream = stream_factory(artist=artist, status="ended")
+    with django_capture_on_commit_callbacks() as callbacks:
+        with pytest.raises(Conflict):
+            services.stream_start(stream_id=stream.id)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.stream_update(stream=stream, data={"title": "Rolled back"})
+            raise RuntimeError("the surrounding work failed")
+    assert callbacks == []
+    assert LiveStream.objects.get(pk=stream.id).title == "Test concert"
+
+
+def test_update_sends_an_event_only_when_something_changed(artist, django_capture_on_commit_callbacks):
+    stream = stream_factory(artist=artist, title="Same")
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.stream_update(stream=stream, data={"title": "Same"})
+    assert callbacks == []
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.stream_update(stream=stream, data={"title": "Different"})
+    assert len(callbacks) == 1
+
+
+def test_key_rotation_sends_no_event(artist, django_capture_on_commit_callbacks):
+    stream = stream_factory(artist=artist)
+    with django_capture_on_commit_callbacks() as callbacks:
+        services.stream_key_rotate(stream_id=stream.id)
+    assert callbacks == []
+
+
+# --- Demo data -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fast_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
+
+
+def test_seed_demo_runs_twice_without_duplicating(capsys, fast_hashing):
+    call_command("seed_demo")
+    first = capsys.readouterr().out
+    counts = (User.objects.count(), LiveStream.objects.count())
+    statuses = sorted(LiveStream.objects.values_list("status", flat=True))
+    call_command("seed_demo")
+    assert (User.objects.count(), LiveStream.objects.count()) == counts
+    assert statuses == ["ended", "live", "scheduled", "scheduled"]
+    assert LiveStream.objects.filter(is_pay_per_view=True, ticket_price__gt=0).exists()
+    assert LiveStream.objects.filter(is_pay_per_view=False).exists()
+    for username in ("demo_artist", "demo_viewer", "demo_staff"):
+        assert username in first
+        user = User.objects.get(username=username)
+        password = first.split(f"{username} / ")[1].split()[0]
+        assert user.check_password(password)
+    assert User.objects.get(username="demo_staff").is_staff
+    assert User.objects.get(username="demo_artist").is_artist
+
+
+def test_seed_demo_if_empty_leaves_an_existing_catalogue_alone(artist):
+    stream_factory(artist=artist)
+    call_command("seed_demo", "--if-empty")
+    assert LiveStream.objects.count() == 1
+    assert not User.objects.filter(username="demo_artist").exists()
+
+
+def test_seed_demo_keeps_a_changed_password(capsys, fast_hashing):
+    call_command("seed_demo")
+    viewer = User.objects.get(username="demo_viewer")
+    viewer.set_password("a-password-of-my-own-77")
+    viewer.save()
+    call_command("seed_demo")
+    viewer.refresh_from_db()
+    assert viewer.check_password("a-password-of-my-own-77")
