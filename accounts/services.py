@@ -4,7 +4,7 @@ import logging
 
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from rest_framework.authtoken.models import Token
 
 from livestream_site.errors import ApplicationError, Forbidden
@@ -30,7 +30,13 @@ def user_register(*, username: str, password: str, email: str = "", role: str = 
             "The password is too weak.", code="validation_error", fields={"password": list(exc.messages)}
         )
     user.set_password(password)
-    user.save()
+    try:
+        with transaction.atomic():
+            user.save()
+    except IntegrityError:  # the same name registered a moment ago by a concurrent request
+        raise ApplicationError(
+            "That username is taken.", code="validation_error", fields={"username": ["That username is taken."]}
+        )
     Token.objects.create(user=user)
     logger.info("registered %s as %s", username, role)
     return user

@@ -34,3 +34,5 @@ urlpatterns = [
     path("streams/<str:stream_id>/", stream_page, name="stream-page"),
     path("dashboard/", dashboard_page, name="dashboard"),
 ]
+
+handler404 = "livestream_site.views.not_found"

@@ -7,6 +7,9 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+from django.views.defaults import page_not_found
+
+from .errors import error_body
 
 
 def _check_database() -> str:
@@ -34,6 +37,13 @@ def _check_channel_layer() -> str:
         return message.get("type") == "healthz.ping"
 
     return "ok" if async_to_sync(roundtrip)() else "error: message not received"
+
+
+def not_found(request, exception=None):
+    """API paths answer 404 in the API's JSON error shape; pages get the HTML page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "No such API path."), status=404)
+    return page_not_found(request, exception)
 
 
 CHECKS = {"database": _check_database, "cache": _check_cache, "channelLayer": _check_channel_layer}

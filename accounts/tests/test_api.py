@@ -225,3 +225,18 @@ def test_no_wrong_value_on_register_or_token_is_a_server_error(field, anon_clien
             assert response.status_code in (200, 201, 400), (path, value, response.content)
             if response.status_code == 400:
                 assert response.json()["error"]["code"] in ("validation_error", "invalid_credentials")
+
+
+def test_a_username_taken_between_check_and_save_is_a_400_not_a_500(anon_client, monkeypatch):
+    from accounts.models import User
+    from accounts.tests.factories import UserFactory
+
+    UserFactory(username="racer")
+    # Simulate the race: the existence check sees nothing, the database's unique constraint fires.
+    real_filter = User.objects.filter
+    monkeypatch.setattr(User.objects, "filter", lambda *a, **k: real_filter(pk=-1))
+    response = anon_client.post(
+        "/api/auth/register", {"username": "racer", "password": "a-long-test-password-42"}, format="json"
+    )
+    assert response.status_code == 400
+    assert "username" in response.json()["error"]["fields"]

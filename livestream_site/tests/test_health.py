@@ -77,3 +77,10 @@ def test_schema_generates_without_warnings_and_validates(tmp_path):
     target = tmp_path / "schema.yaml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     assert target.read_text().startswith("openapi: 3.")
+
+
+def test_unknown_api_path_answers_in_the_json_error_shape(anon_client, settings):
+    settings.DEBUG = False
+    response = anon_client.get("/api/nope")
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
