@@ -131,6 +131,7 @@ def stripe_webhook(request):
         return JsonResponse(error_body("bad_signature", "The Stripe signature does not verify."), status=400)
     except (ValueError, KeyError, IndexError) as exc:
         return JsonResponse(error_body("invalid_payload", f"Not a Stripe event: {exc}"), status=400)
+    event = event.to_dict()
     try:
         outcome = services.webhook_event_process(event=event)
     except (KeyError, TypeError) as exc:

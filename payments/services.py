@@ -60,7 +60,7 @@ def _sold_out() -> Conflict:
     return Conflict("This show is sold out.", code="sold_out")
 
 
-def _ticket_hold(*, stream_id, user) -> LiveStreamPayment:
+def ticket_hold(*, stream_id, user) -> LiveStreamPayment:
     """Reserve a seat for `user` (or find the hold they already have), under the stream's row lock."""
     with transaction.atomic():
         stream = stream_get(stream_id=stream_id, lock=True)
@@ -102,7 +102,7 @@ def _ticket_hold(*, stream_id, user) -> LiveStreamPayment:
 
 def ticket_purchase(*, stream_id, user) -> Checkout:
     """Hold a seat and create (or find again) the PaymentIntent for it."""
-    payment = _ticket_hold(stream_id=stream_id, user=user)
+    payment = ticket_hold(stream_id=stream_id, user=user)
     amount_minor = to_minor_units(payment.amount, payment.currency)
     if gateway.dev_checkout_enabled():
         intent_id = payment.stripe_payment_intent_id or f"{DEV_INTENT_PREFIX}{uuid.uuid4().hex}"
@@ -291,20 +291,22 @@ def charge_refunded(
 
 def _intent_apply(intent) -> LiveStreamPayment | None:
     """Apply a PaymentIntent's real status, as retrieved from Stripe."""
+    intent = intent.to_dict()
+    intent_id, status = intent["id"], intent["status"]
     metadata = dict(intent.get("metadata") or {})
-    if intent.status == "succeeded":
+    if status == "succeeded":
         return payment_succeeded(
-            intent_id=intent.id,
+            intent_id=intent_id,
             amount_received_minor=intent.get("amount_received") or 0,
-            currency=intent.currency,
+            currency=intent["currency"],
             metadata=metadata,
         )
-    if intent.status == "canceled":
-        return payment_canceled(intent_id=intent.id, metadata=metadata)
+    if status == "canceled":
+        return payment_canceled(intent_id=intent_id, metadata=metadata)
     error = intent.get("last_payment_error")
-    if intent.status == "requires_payment_method" and error:
-        return payment_failed(intent_id=intent.id, message=error.get("message") or "", metadata=metadata)
-    return LiveStreamPayment.objects.filter(stripe_payment_intent_id=intent.id).first()
+    if status == "requires_payment_method" and error:
+        return payment_failed(intent_id=intent_id, message=error.get("message") or "", metadata=metadata)
+    return LiveStreamPayment.objects.filter(stripe_payment_intent_id=intent_id).first()
 
 
 def payment_confirm(*, user, intent_id: str) -> LiveStreamPayment:
