@@ -26,10 +26,14 @@ def stripe_double(settings):
 
 @pytest.fixture
 def eager_celery():
-    """Run tasks in-process (CI sets REDIS_URL, which otherwise queues them for a worker)."""
+    """Run tasks in-process (CI sets REDIS_URL, which otherwise queues them for a worker).
+
+    Eager tasks retry in place only when errors do not propagate (Celery re-raises Retry otherwise);
+    tests assert the outcome on the Stripe double and in the database, so nothing hides.
+    """
     saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
     celery_app.conf.task_always_eager = True
-    celery_app.conf.task_eager_propagates = True
+    celery_app.conf.task_eager_propagates = False
     yield celery_app
     celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
 
