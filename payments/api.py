@@ -72,11 +72,38 @@ class StreamPaymentView(APIView):
         return Response(CheckoutOutput(body).data, status=status.HTTP_201_CREATED)
 
 
+class RevenueDayOutput(serializers.Serializer):
+    date = serializers.DateField()
+    tickets_sold = serializers.IntegerField()
+    gross = serializers.DecimalField(max_digits=14, decimal_places=3)
+    refunds = serializers.DecimalField(max_digits=14, decimal_places=3)
+    net = serializers.DecimalField(max_digits=14, decimal_places=3)
+
+
+class RevenueTotalsOutput(serializers.Serializer):
+    currency = serializers.CharField()
+    tickets_sold = serializers.IntegerField()
+    tickets_refunded = serializers.IntegerField()
+    gross = serializers.DecimalField(max_digits=14, decimal_places=3)
+    refunds = serializers.DecimalField(max_digits=14, decimal_places=3)
+    net = serializers.DecimalField(max_digits=14, decimal_places=3)
+    platform_fee = serializers.DecimalField(max_digits=14, decimal_places=3)
+    artist_payout = serializers.DecimalField(max_digits=14, decimal_places=3)
+    by_day = RevenueDayOutput(many=True)
+
+
+class RevenueOutput(RevenueTotalsOutput):
+    stream_id = serializers.UUIDField()
+    platform_fee_percent = serializers.DecimalField(max_digits=5, decimal_places=2)
+    other_currencies = RevenueTotalsOutput(many=True)
+
+
 class StreamRevenueView(APIView):
-    """GET /api/livestreams/{id}/revenue: the stream's artist and staff only."""
+    """GET /api/livestreams/{id}/revenue: the stream's artist and staff only. Money as decimal strings."""
 
     permission_classes = [permissions.IsAuthenticated]
 
+    @extend_schema(responses=RevenueOutput)
     def get(self, request, pk):
         stream = stream_manage_access(user=request.user, stream_id=pk)
         return Response(stream_revenue(stream=stream))

@@ -59,6 +59,10 @@ def intent_retrieve(*, intent_id: str):
     return stripe_client().v1.payment_intents.retrieve(intent_id)
 
 
+def intent_cancel(*, intent_id: str):
+    return stripe_client().v1.payment_intents.cancel(intent_id)
+
+
 def refund_create(*, intent_id: str, amount_minor: int, idempotency_key: str, metadata: dict):
     refund = stripe_client().v1.refunds.create(
         params={"payment_intent": intent_id, "amount": amount_minor, "metadata": metadata},

@@ -84,6 +84,15 @@ def stream_refundable_payment_ids(*, stream_id) -> list:
     )
 
 
+def expired_hold_payment_ids(*, now: datetime | None = None, limit: int = 500) -> list:
+    """Pending payments whose seat hold has lapsed: their PaymentIntents should be cancelled."""
+    return list(
+        LiveStreamPayment.objects.filter(status=P.PENDING, hold_expires_at__lte=now or timezone.now())
+        .order_by("hold_expires_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
 def _money(value, currency: str) -> str:
     return str(quantize(value or Decimal(0), currency))
 

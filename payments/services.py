@@ -100,7 +100,7 @@ def ticket_hold(*, stream_id, user) -> LiveStreamPayment:
         return payment
 
 
-def ticket_purchase(*, stream_id, user) -> Checkout:
+def ticket_purchase(*, stream_id, user, _retried: bool = False) -> Checkout:
     """Hold a seat and create (or find again) the PaymentIntent for it."""
     payment = ticket_hold(stream_id=stream_id, user=user)
     amount_minor = to_minor_units(payment.amount, payment.currency)
@@ -123,6 +123,10 @@ def ticket_purchase(*, stream_id, user) -> Checkout:
         logger.warning("payment %s: Stripe refused or failed: %s", payment.id, exc)
         raise PaymentProviderError("The payment provider could not start the payment; try again.") from exc
     _intent_id_save(payment=payment, intent_id=intent.id)
+    if intent.status == "canceled" and not _retried:
+        # Canceled at Stripe (by us or the dashboard): record it, then start over with a fresh intent.
+        _intent_apply(intent)
+        return ticket_purchase(stream_id=stream_id, user=user, _retried=True)
     if intent.status == "succeeded":
         # Paid already (the webhook is on its way): apply it rather than sell a second ticket.
         _intent_apply(intent)
@@ -329,6 +333,32 @@ def payment_confirm(*, user, intent_id: str) -> LiveStreamPayment:
         logger.warning("payment %s: could not retrieve intent: %s", payment.id, exc)
         raise PaymentProviderError("The payment provider could not be reached; try again.") from exc
     return _intent_apply(intent) or payment
+
+
+def payment_hold_release(*, payment_id) -> LiveStreamPayment | None:
+    """A lapsed hold: cancel its PaymentIntent at Stripe so it can no longer be paid, and release it.
+
+    If the viewer paid in the meantime, Stripe refuses to cancel; then the real status is applied instead.
+    """
+    payment = LiveStreamPayment.objects.filter(pk=payment_id).first()
+    if payment is None or payment.status != P.PENDING:
+        return payment
+    if payment.hold_expires_at is None or payment.hold_expires_at > timezone.now():
+        return payment
+    intent_id = payment.stripe_payment_intent_id
+    if not intent_id or intent_id.startswith(DEV_INTENT_PREFIX):
+        with transaction.atomic():
+            payment = LiveStreamPayment.objects.select_for_update().get(pk=payment.pk)
+            if payment.status == P.PENDING and payment.hold_expires_at and payment.hold_expires_at <= timezone.now():
+                payment.status = P.CANCELED
+                payment.save(update_fields=["status", "updated_at"])
+        return payment
+    try:
+        intent = gateway.intent_cancel(intent_id=intent_id)
+    except stripe.InvalidRequestError as exc:
+        logger.info("payment %s: Stripe would not cancel (%s); applying its status", payment.id, exc)
+        intent = gateway.intent_retrieve(intent_id=intent_id)
+    return _intent_apply(intent)
 
 
 # --- Webhooks ---------------------------------------------------------------------------------

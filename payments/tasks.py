@@ -37,3 +37,16 @@ def stream_tickets_refund_task(stream_id: str) -> int:
     for payment_id in payment_ids:
         payment_refund_task.delay(str(payment_id), "stream_cancelled")
     return len(payment_ids)
+
+
+@shared_task(
+    acks_late=True, autoretry_for=RETRYABLE, retry_backoff=5, max_retries=3, soft_time_limit=120, time_limit=180
+)
+def payment_holds_release_task() -> int:
+    """Periodic (every minute): cancel the PaymentIntents of lapsed seat holds. Idempotent."""
+    payment_ids = selectors.expired_hold_payment_ids()
+    for payment_id in payment_ids:
+        services.payment_hold_release(payment_id=payment_id)
+    if payment_ids:
+        logger.info("released %d lapsed seat holds", len(payment_ids))
+    return len(payment_ids)

@@ -108,6 +108,8 @@ class StripeDouble:
             if intent is None:
                 return _error(404, "invalid_request_error", "No such payment_intent", "resource_missing")
             return 200, intent
+        if method == "POST" and path.startswith("/v1/payment_intents/") and path.endswith("/cancel"):
+            return self._intent_cancel(path.split("/")[3])
         if method == "POST" and path == "/v1/refunds":
             return self._refund_create(params)
         return _error(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
@@ -137,6 +139,20 @@ class StripeDouble:
             "livemode": False,
         }
         self.intents[intent_id] = intent
+        return 200, intent
+
+    def _intent_cancel(self, intent_id: str) -> tuple[int, dict]:
+        intent = self.intents.get(intent_id)
+        if intent is None:
+            return _error(404, "invalid_request_error", "No such payment_intent", "resource_missing")
+        if intent["status"] in ("succeeded", "canceled"):
+            return _error(
+                400,
+                "invalid_request_error",
+                f"You cannot cancel this PaymentIntent because it has a status of {intent['status']}.",
+                "payment_intent_unexpected_state",
+            )
+        intent["status"] = "canceled"
         return 200, intent
 
     def _refund_create(self, params: dict) -> tuple[int, dict]:

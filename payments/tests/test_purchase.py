@@ -236,3 +236,43 @@ def test_dev_checkout_is_refused_when_debug_is_off(client_for, viewer, ppv_strea
     assert confirmed.status_code == 403 and confirmed.json()["error"]["code"] == "dev_checkout_disabled"
     assert other.status_code == 503 and other.json()["error"]["code"] == "payments_unavailable"
     assert LiveStreamPayment.objects.get(stripe_payment_intent_id=intent_id).status == "pending"
+
+
+def test_lapsed_holds_are_cancelled_at_stripe_and_a_paid_one_is_kept(
+    client_for, ppv_stream, stripe_double, settings, eager_celery
+):
+    from payments.tasks import payment_holds_release_task
+
+    stream = ppv_stream()
+    settings.PAYMENT_HOLD_SECONDS = 0
+    abandoned = client_for(UserFactory()).post(f"/api/livestreams/{stream.id}/payment").json()["paymentIntentId"]
+    paid_late = client_for(UserFactory()).post(f"/api/livestreams/{stream.id}/payment").json()["paymentIntentId"]
+    stripe_double.intent_succeed(paid_late)  # paid just as the hold lapsed; the webhook has not come yet
+    settings.PAYMENT_HOLD_SECONDS = 600
+    waiting = client_for(UserFactory()).post(f"/api/livestreams/{stream.id}/payment").json()["paymentIntentId"]
+
+    released = payment_holds_release_task.delay().get()
+    payment_holds_release_task.delay()  # again: nothing left to do
+
+    statuses = {
+        i: p.status
+        for i, p in (
+            (i, LiveStreamPayment.objects.get(stripe_payment_intent_id=i)) for i in (abandoned, paid_late, waiting)
+        )
+    }
+    assert released == 2
+    assert statuses == {abandoned: "canceled", paid_late: "paid", waiting: "pending"}
+    assert stripe_double.intents[abandoned]["status"] == "canceled"
+    assert stripe_double.count("POST", "/v1/payment_intents/") == 2
+
+
+def test_buying_again_after_stripe_cancelled_the_intent_gets_a_new_one(client_for, viewer, ppv_stream, stripe_double):
+    stream = ppv_stream()
+    client = client_for(viewer)
+    first = client.post(f"/api/livestreams/{stream.id}/payment").json()["paymentIntentId"]
+    stripe_double.intents[first]["status"] = "canceled"  # cancelled from the Stripe dashboard
+
+    second = client.post(f"/api/livestreams/{stream.id}/payment").json()["paymentIntentId"]
+
+    assert second != first and stripe_double.intents[second]["status"] == "requires_payment_method"
+    assert LiveStreamPayment.objects.get(stripe_payment_intent_id=first).status == "canceled"
