@@ -6,7 +6,6 @@ import stripe
 from django.conf import settings
 from django.http import JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
@@ -140,9 +139,12 @@ class PaymentConfirmView(APIView):
 
 
 @csrf_exempt
-@require_POST
 def stripe_webhook(request):
     """POST /api/payments/webhook: Stripe's events, verified by signature (no session, no CSRF token)."""
+    if request.method != "POST":
+        response = JsonResponse(error_body("method_not_allowed", "Only POST is allowed."), status=405)
+        response["Allow"] = "POST"
+        return response
     signature = request.META.get("HTTP_STRIPE_SIGNATURE")
     if not signature:
         return JsonResponse(error_body("missing_signature", "The Stripe-Signature header is missing."), status=400)

@@ -169,4 +169,5 @@ def test_event_missing_fields_is_400_not_500(stripe_double):
 
 
 def test_webhook_refuses_get(client):
-    assert client.get("/api/payments/webhook").status_code == 405
+    response = client.get("/api/payments/webhook")
+    assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
