@@ -163,7 +163,7 @@ def stripe_webhook(request):
     event = event.to_dict()
     try:
         outcome = services.webhook_event_process(event=event)
-    except (KeyError, TypeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         logger.warning("Stripe event %s is missing fields: %s", event.get("id"), exc)
         return JsonResponse(error_body("invalid_event", "The event lacks a field this endpoint needs."), status=400)
     return JsonResponse({"received": True, "outcome": outcome})
