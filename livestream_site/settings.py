@@ -1,5 +1,6 @@
 """Settings, all read from the environment; with nothing set they run a local, embedded platform."""
 
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -170,6 +171,25 @@ SPECTACULAR_SETTINGS = {
 # --- Streams ----------------------------------------------------------------------------------
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="usd").lower()
 STREAMING_BASE_URL = env("STREAMING_BASE_URL", default="http://127.0.0.1:8080")
+
+# --- Payments (Stripe) ------------------------------------------------------------------------
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_PUBLISHABLE_KEY = env("STRIPE_PUBLISHABLE_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+# Seconds a webhook signature stays valid (Stripe's own default is 300).
+STRIPE_WEBHOOK_TOLERANCE = env.int("STRIPE_WEBHOOK_TOLERANCE", default=300)
+# Empty means Stripe itself; tests point it at a local Stripe-compatible double.
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+PLATFORM_FEE_PERCENT = Decimal(env("PLATFORM_FEE_PERCENT", default="10"))
+PAYMENT_HOLD_SECONDS = env.int("PAYMENT_HOLD_SECONDS", default=600)
+# The local development checkout (purchases without Stripe) exists only with DEBUG on and no Stripe key;
+# it is derived, never read from the environment, so production cannot switch it on.
+PAYMENTS_DEV_CHECKOUT = DEBUG and not STRIPE_SECRET_KEY
+if not DEBUG and STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("STRIPE_WEBHOOK_SECRET must be set when STRIPE_SECRET_KEY is set and DJANGO_DEBUG=false")
+if not 0 <= PLATFORM_FEE_PERCENT <= 100:
+    raise ImproperlyConfigured("PLATFORM_FEE_PERCENT must be between 0 and 100")
 
 # --- Internationalisation, static files -------------------------------------------------------
 LANGUAGE_CODE = "en-us"

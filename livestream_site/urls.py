@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import MeView, RegisterView, TokenView
+from payments.api import PaymentConfirmView, StreamAccessView, StreamPaymentView, StreamRevenueView, stripe_webhook
 from streams.api import LiveStreamViewSet
 from streams.views import dashboard_page, stream_list_page, stream_page
 
@@ -21,6 +22,11 @@ api_patterns = [
     re_path(r"^auth/me/?$", MeView.as_view(), name="auth-me"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    re_path(r"^livestreams/(?P<pk>[^/]+)/access/?$", StreamAccessView.as_view(), name="livestream-access"),
+    re_path(r"^livestreams/(?P<pk>[^/]+)/payment/?$", StreamPaymentView.as_view(), name="livestream-payment"),
+    re_path(r"^livestreams/(?P<pk>[^/]+)/revenue/?$", StreamRevenueView.as_view(), name="livestream-revenue"),
+    re_path(r"^payments/confirm/?$", PaymentConfirmView.as_view(), name="payments-confirm"),
+    re_path(r"^payments/webhook/?$", stripe_webhook, name="payments-webhook"),
     path("", include(router.urls)),
 ]
 

@@ -45,13 +45,37 @@ class LiveStreamPayment(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(amount__gte=0), name="payment_amount_not_negative"),
             models.CheckConstraint(condition=Q(refunded_amount__gte=0), name="payment_refund_not_negative"),
-            # At most one live ticket (pending or paid) per viewer per stream.
+            # At most one live ticket (pending, paid or partly refunded) per viewer per stream.
             models.UniqueConstraint(
                 fields=["stream", "user"],
-                condition=Q(status__in=["pending", "paid"]),
+                condition=Q(status__in=["pending", "paid", "partially_refunded"]),
                 name="payment_one_active_ticket_per_viewer",
+            ),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__lte=models.F("amount")), name="payment_refund_not_above_amount"
             ),
         ]
 
+    # Statuses of a ticket that lets its viewer in (a partial refund is a goodwill gesture, not a revocation).
+    ACCESS_STATUSES = (Status.PAID, Status.PARTIALLY_REFUNDED)
+
     def __str__(self) -> str:
         return f"{self.user_id} → {self.stream_id}: {self.amount} {self.currency} ({self.status})"
+
+
+class StripeWebhookEvent(models.Model):
+    """A Stripe event already processed: each event id is applied once, whatever Stripe retries."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payment = models.ForeignKey(
+        LiveStreamPayment, on_delete=models.SET_NULL, null=True, blank=True, related_name="webhook_events"
+    )
+    outcome = models.CharField(max_length=100, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} ({self.type})"

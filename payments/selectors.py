@@ -1,10 +1,20 @@
 """Reads of tickets, and THE access check used by the API, the WebSocket, playback and replay."""
 
 from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from django.conf import settings
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
 from streams.models import LiveStream
 
 from .models import LiveStreamPayment
+from .money import quantize
+
+P = LiveStreamPayment.Status
 
 
 @dataclass(frozen=True)
@@ -13,8 +23,30 @@ class Access:
     reason: str  # free, ticket, artist, staff, no_ticket, not_signed_in, sold_out, cancelled
 
 
+def seats_taken_filter(*, now: datetime) -> Q:
+    """Tickets that hold a seat: paid ones, and pending ones whose hold has not expired."""
+    return Q(status__in=LiveStreamPayment.ACCESS_STATUSES) | Q(status=P.PENDING, hold_expires_at__gt=now)
+
+
+def stream_seats_taken(*, stream: LiveStream, now: datetime | None = None, exclude_payment_id=None) -> int:
+    queryset = LiveStreamPayment.objects.filter(seats_taken_filter(now=now or timezone.now()), stream=stream)
+    if exclude_payment_id is not None:
+        queryset = queryset.exclude(pk=exclude_payment_id)
+    return queryset.count()
+
+
+def stream_is_sold_out(*, stream: LiveStream, now: datetime | None = None, exclude_payment_id=None) -> bool:
+    if not stream.is_pay_per_view or stream.max_viewers is None:
+        return False
+    taken = stream_seats_taken(stream=stream, now=now, exclude_payment_id=exclude_payment_id)
+    return taken >= stream.max_viewers
+
+
 def stream_viewer_access(*, user, stream: LiveStream) -> Access:
-    """May this user watch (live or replay) and take part in this stream?"""
+    """May this user watch (live or replay) and take part in this stream?
+
+    The one decision for the API, the WebSocket, chat, playback and replay. At most two queries.
+    """
     signed_in = user is not None and user.is_authenticated
     if signed_in and user.is_staff:
         return Access(True, "staff")
@@ -26,6 +58,114 @@ def stream_viewer_access(*, user, stream: LiveStream) -> Access:
         return Access(True, "free")
     if not signed_in:
         return Access(False, "not_signed_in")
-    if LiveStreamPayment.objects.filter(stream=stream, user=user, status=LiveStreamPayment.Status.PAID).exists():
+    if LiveStreamPayment.objects.filter(
+        stream=stream, user=user, status__in=LiveStreamPayment.ACCESS_STATUSES
+    ).exists():
         return Access(True, "ticket")
+    if stream.status != LiveStream.Status.ENDED and stream_is_sold_out(stream=stream):
+        return Access(False, "sold_out")
     return Access(False, "no_ticket")
+
+
+def payment_for_user(*, user, intent_id: str) -> LiveStreamPayment | None:
+    """A viewer's own payment (staff: anyone's) by PaymentIntent id; None when not theirs."""
+    queryset = LiveStreamPayment.objects.filter(stripe_payment_intent_id=intent_id)
+    if not user.is_staff:
+        queryset = queryset.filter(user=user)
+    return queryset.first()
+
+
+def stream_refundable_payment_ids(*, stream_id) -> list:
+    """Payments of a stream whose money was taken and is not all returned yet."""
+    return list(
+        LiveStreamPayment.objects.filter(stream_id=stream_id, paid_at__isnull=False)
+        .exclude(status=P.REFUNDED)
+        .values_list("id", flat=True)
+    )
+
+
+def expired_hold_payment_ids(*, now: datetime | None = None, limit: int = 500) -> list:
+    """Pending payments whose seat hold has lapsed: their PaymentIntents should be cancelled."""
+    return list(
+        LiveStreamPayment.objects.filter(status=P.PENDING, hold_expires_at__lte=now or timezone.now())
+        .order_by("hold_expires_at")
+        .values_list("id", flat=True)[:limit]
+    )
+
+
+def _money(value, currency: str) -> str:
+    return str(quantize(value or Decimal(0), currency))
+
+
+def stream_revenue(*, stream: LiveStream) -> dict:
+    """Tickets sold, gross, refunds, net, platform fee and artist payout, in total and by day. Two queries.
+
+    Sales count on the day a ticket was paid; refunds on the day of the ticket's latest refund.
+    Money stays Decimal, rounded to the currency's smallest unit; the fee is rounded once, on the total.
+    """
+    fee_percent = Decimal(settings.PLATFORM_FEE_PERCENT)
+    paid = LiveStreamPayment.objects.filter(stream=stream, paid_at__isnull=False)
+    sales = (
+        paid.annotate(day=TruncDate("paid_at"))
+        .values("currency", "day")
+        .annotate(tickets=Count("id"), gross=Sum("amount"))
+        .order_by()
+    )
+    refunds = (
+        paid.filter(refunded_amount__gt=0, refunded_at__isnull=False)
+        .annotate(day=TruncDate("refunded_at"))
+        .values("currency", "day")
+        .annotate(refunds=Sum("refunded_amount"), refunded_tickets=Count("id", filter=Q(status=P.REFUNDED)))
+        .order_by()
+    )
+    by_currency: dict[str, dict] = {}
+
+    def day_row(currency, day):
+        days = by_currency.setdefault(currency, {})
+        return days.setdefault(day, {"tickets": 0, "refunded_tickets": 0, "gross": Decimal(0), "refunds": Decimal(0)})
+
+    for row in sales:
+        entry = day_row(row["currency"], row["day"])
+        entry["tickets"] += row["tickets"]
+        entry["gross"] += row["gross"]
+    for row in refunds:
+        entry = day_row(row["currency"], row["day"])
+        entry["refunds"] += row["refunds"]
+        entry["refunded_tickets"] += row["refunded_tickets"]
+
+    def summary(currency: str, days: dict) -> dict:
+        gross = sum((d["gross"] for d in days.values()), Decimal(0))
+        refunded = sum((d["refunds"] for d in days.values()), Decimal(0))
+        net = gross - refunded
+        fee = quantize(net * fee_percent / 100, currency)
+        return {
+            "currency": currency,
+            "tickets_sold": sum(d["tickets"] for d in days.values()),
+            "tickets_refunded": sum(d["refunded_tickets"] for d in days.values()),
+            "gross": _money(gross, currency),
+            "refunds": _money(refunded, currency),
+            "net": _money(net, currency),
+            "platform_fee": _money(fee, currency),
+            "artist_payout": _money(net - fee, currency),
+            "by_day": [
+                {
+                    "date": day.isoformat(),
+                    "tickets_sold": d["tickets"],
+                    "gross": _money(d["gross"], currency),
+                    "refunds": _money(d["refunds"], currency),
+                    "net": _money(d["gross"] - d["refunds"], currency),
+                }
+                for day, d in sorted(by_currency[currency].items())
+            ],
+        }
+
+    currency = stream.currency
+    by_currency.setdefault(currency, {})
+    main = summary(currency, by_currency[currency])
+    return {
+        "stream_id": str(stream.id),
+        "platform_fee_percent": str(fee_percent),
+        **main,
+        # Only when the price's currency changed after tickets were sold; never mixed into the totals.
+        "other_currencies": [summary(c, days) for c, days in sorted(by_currency.items()) if c != currency],
+    }

@@ -122,6 +122,8 @@ def _transition(*, stream_id, action: str) -> LiveStream:
         stream.save(update_fields=["status", "started_at", "ended_at", "updated_at"])
         logger.info("stream %s: %s -> %s", stream.id, allowed_from[0], target)
         _stream_updated_event(stream)
+        if target == S.CANCELLED:
+            _tickets_refund_on_commit(stream_id=stream.id)
     return stream
 
 
@@ -146,3 +148,10 @@ def stream_key_rotate(*, stream_id) -> LiveStream:
     stream.save(update_fields=["stream_key", "updated_at"])
     logger.info("stream %s: key rotated", stream.id)
     return stream
+
+
+def _tickets_refund_on_commit(*, stream_id) -> None:
+    """A cancelled show refunds its tickets in a Celery task, once the cancellation is committed."""
+    from payments.tasks import stream_tickets_refund_task
+
+    transaction.on_commit(lambda: stream_tickets_refund_task.delay(str(stream_id)), robust=True)
