@@ -115,7 +115,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
-CELERY_BEAT_SCHEDULE: dict = {}  # periodic tasks are declared in livestream_site/schedule.py
+# Every periodic task of the platform, declared here and nowhere else (run by `celery worker -B`).
+CELERY_BEAT_SCHEDULE: dict = {
+    "payments-release-lapsed-seat-holds": {"task": "payments.tasks.payment_holds_release_task", "schedule": 60.0},
+}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

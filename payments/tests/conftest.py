@@ -11,12 +11,6 @@ from .stripe_double import StripeDouble, stripe_event, stripe_signature
 WEBHOOK_SECRET = "whsec_test_double_secret"
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """These tests make many users; the production hasher would spend most of the run on PBKDF2."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture
 def stripe_double(settings):
     double = StripeDouble().start()
