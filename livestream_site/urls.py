@@ -26,4 +26,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     re_path(r"^healthz/?$", healthz, name="healthz"),
+    path("", include("streams.media_urls")),
 ]
