@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export HOST PORT
 
-.PHONY: run test venv migrate lint format clean
+.PHONY: run test venv migrate lint format clean system-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,10 +23,14 @@ venv: $(STAMP)
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-run: migrate
+system-deps:
+	bash scripts/system-deps.sh
+
+run: system-deps migrate
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Platform at http://$(HOST):$(PORT)/  (admin: /admin/, API: /api/, docs: /api/docs/)"
+	@echo "RTMP ingest at rtmp://127.0.0.1:$${RTMP_PORT:-1935}/live (stream key from GET /api/livestreams/{id}/ingest)"
 	$(VENV)/bin/honcho start -f Procfile
 
 test: venv

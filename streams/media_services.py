@@ -96,9 +96,12 @@ def ingest_publish_done(*, client_id: str, stream_key: str) -> None:
     """The encoder stopped: end the stream unless it comes back within the reconnect window."""
     with transaction.atomic():
         publishing = StreamIngest.objects.select_for_update().filter(is_publishing=True)
-        ingest = publishing.filter(client_id=client_id).first() if client_id else None
-        if ingest is None and stream_key:
-            ingest = publishing.filter(stream__stream_key=stream_key).first()
+        # The connection id decides: a stale publish_done arriving after a reconnect's on_publish
+        # names the old connection and must not end the new one.
+        if client_id:
+            ingest = publishing.filter(client_id=client_id).order_by("-publish_started_at").first()
+        else:
+            ingest = publishing.filter(stream__stream_key=stream_key).first() if stream_key else None
         if ingest is None:
             logger.debug("publish_done of client %s: no such publish", client_id)
             return

@@ -156,11 +156,15 @@ class RtmpBackend(StreamingBackend):
         video, audio = node.find("meta/video"), node.find("meta/audio")
         width = _int(video, "width")
         height = _int(video, "height")
+        uptime_ms = int(node.findtext("time") or 0)
+        bytes_in = int(node.findtext("bytes_in") or 0)
+        # nginx-rtmp measures bandwidth over 10 s periods: before the first one ends, average it.
+        bits_per_second = int(node.findtext("bw_in") or 0) or (bytes_in * 8000 // uptime_ms if uptime_ms else 0)
         ingest = {
-            "bitrateKbps": round(int(node.findtext("bw_in") or 0) / 1000),
+            "bitrateKbps": round(bits_per_second / 1000),
             "videoBitrateKbps": round(int(node.findtext("bw_video") or 0) / 1000),
             "audioBitrateKbps": round(int(node.findtext("bw_audio") or 0) / 1000),
-            "bytesIn": int(node.findtext("bytes_in") or 0),
+            "bytesIn": bytes_in,
             "fps": _float(video, "frame_rate"),
             "width": width,
             "height": height,
@@ -170,7 +174,7 @@ class RtmpBackend(StreamingBackend):
             "audioCodec": audio.findtext("codec") if audio is not None else None,
             "audioSampleRate": _int(audio, "sample_rate"),
             "audioChannels": _int(audio, "channels"),
-            "uptimeSeconds": round(int(node.findtext("time") or 0) / 1000, 1),
+            "uptimeSeconds": round(uptime_ms / 1000, 1),
             "keyframeIntervalSeconds": self._keyframe_interval(str(stream.id)),
         }
         return {"mediaServerReachable": True, "publishing": True, "ingest": ingest}
