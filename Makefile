@@ -6,7 +6,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export HOST PORT
+# nginx's callbacks reach the web process here (honcho gives every process its own $PORT).
+MEDIA_CALLBACK_BASE_URL ?= http://127.0.0.1:$(PORT)
+export HOST PORT MEDIA_CALLBACK_BASE_URL
 
 .PHONY: run test venv migrate lint format clean system-deps
 

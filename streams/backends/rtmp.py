@@ -4,6 +4,7 @@ import base64
 import hashlib
 import logging
 import subprocess
+import threading
 import urllib.request
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -154,16 +155,15 @@ class RtmpBackend(StreamingBackend):
         if node is None:
             return {"mediaServerReachable": True, "publishing": False, "ingest": None}
         video, audio = node.find("meta/video"), node.find("meta/audio")
-        width = _int(video, "width")
-        height = _int(video, "height")
+        probed = self._probe_ingest(str(stream.id))
+        width = probed.get("width") or _int(video, "width")
+        height = probed.get("height") or _int(video, "height")
         uptime_ms = int(node.findtext("time") or 0)
         bytes_in = int(node.findtext("bytes_in") or 0)
         # nginx-rtmp measures bandwidth over 10 s periods: before the first one ends, average it.
         bits_per_second = int(node.findtext("bw_in") or 0) or (bytes_in * 8000 // uptime_ms if uptime_ms else 0)
         ingest = {
             "bitrateKbps": round(bits_per_second / 1000),
-            "videoBitrateKbps": round(int(node.findtext("bw_video") or 0) / 1000),
-            "audioBitrateKbps": round(int(node.findtext("bw_audio") or 0) / 1000),
             "bytesIn": bytes_in,
             "fps": _float(video, "frame_rate"),
             "width": width,
@@ -175,7 +175,7 @@ class RtmpBackend(StreamingBackend):
             "audioSampleRate": _int(audio, "sample_rate"),
             "audioChannels": _int(audio, "channels"),
             "uptimeSeconds": round(uptime_ms / 1000, 1),
-            "keyframeIntervalSeconds": self._keyframe_interval(str(stream.id)),
+            "keyframeIntervalSeconds": probed.get("keyframe_interval"),
         }
         return {"mediaServerReachable": True, "publishing": True, "ingest": ingest}
 
@@ -197,28 +197,46 @@ class RtmpBackend(StreamingBackend):
                 return node
         return None
 
-    def _keyframe_interval(self, name: str) -> float | None:
-        """The ingest's keyframe spacing, from a few seconds of its packets (cached: it takes that long)."""
-        key = f"media:keyframe-interval:{name}"
+    def _probe_ingest(self, name: str) -> dict:
+        """Keyframe spacing and exact picture size, read from the ingest itself (cached: it takes a
+        few seconds). nginx-rtmp's stat rounds some heights (1080 shows as 1072); ffprobe does not."""
+        key = f"media:ingest-probe:{name}"
         cached = cache.get(key)
         if cached is not None:
-            return cached or None
+            return cached
+        url = f"{self.internal_rtmp_url}/{name}"
         seconds = settings.MEDIA_HEALTH_PROBE_SECONDS
-        command = [settings.MEDIA_FFPROBE, "-v", "error", "-select_streams", "v:0", "-read_intervals", f"%+{seconds}"]
-        command += ["-show_entries", "packet=pts_time,flags", "-of", "csv=p=0", f"{self.internal_rtmp_url}/{name}"]
+        base = [settings.MEDIA_FFPROBE, "-v", "error", "-select_streams", "v:0", "-of", "csv=p=0"]
+        size = subprocess.Popen([*base, "-show_entries", "stream=width,height", url], stdout=subprocess.PIPE, text=True)
+        packets = subprocess.Popen(
+            [*base, "-show_entries", "packet=pts_time,flags", url], stdout=subprocess.PIPE, text=True
+        )
+        # A live input never ends: stop reading after three keyframes or the probe's time.
+        stop = threading.Timer(seconds, lambda: (packets.kill(), size.kill()))
+        stop.start()
+        keyframes: list[float] = []
         try:
-            output = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 5).stdout
-        except (subprocess.TimeoutExpired, OSError) as exc:
-            logger.debug("keyframe probe of %s failed: %s", name, exc)
-            return None
-        times = []
-        for line in output.splitlines():
-            pts, _, flags = line.partition(",")
-            if "K" in flags and pts not in ("", "N/A"):
-                times.append(float(pts))
-        interval = round((times[-1] - times[0]) / (len(times) - 1), 2) if len(times) > 1 else None
-        cache.set(key, interval or 0, 30)
-        return interval
+            for line in packets.stdout:
+                pts, _, flags = line.strip().partition(",")
+                if "K" in flags and pts not in ("", "N/A"):
+                    keyframes.append(float(pts))
+                    if len(keyframes) == 3:
+                        break
+            packets.kill()
+            width, _, height = (size.communicate()[0] or "").strip().partition(",")
+        finally:
+            stop.cancel()
+            for process in (packets, size):
+                process.kill()
+                process.wait()
+        interval = (keyframes[-1] - keyframes[0]) / (len(keyframes) - 1) if len(keyframes) > 1 else None
+        result = {
+            "keyframe_interval": round(interval, 2) if interval else None,
+            "width": int(width) if width.isdigit() else None,
+            "height": int(height) if height.isdigit() else None,
+        }
+        cache.set(key, result, 30)
+        return result
 
 
 def _int(node, tag):

@@ -18,6 +18,7 @@ import urllib.parse
 import urllib.request
 import xml.etree.ElementTree as ET
 
+SIZE_SLACK = 15
 STREAM_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -33,12 +34,16 @@ def parse_ladder(spec: str) -> list[dict]:
 
 
 def choose_rungs(ladder: list[dict], *, source_height: int, max_height: int | None) -> list[dict]:
-    """Rungs never above the source nor above the stream's cap; a small source still gets one rung."""
-    limit = min(source_height, max_height or source_height)
+    """Rungs never above the source nor above the stream's cap; a small source still gets one rung.
+
+    nginx-rtmp reports some heights short of the truth (1080 as 1072: it rounds to 16-pixel
+    macroblocks), so a rung up to SIZE_SLACK pixels above the reported height still counts.
+    """
+    limit = min(source_height + SIZE_SLACK, max_height or source_height + SIZE_SLACK)
     chosen = [rung for rung in ladder if rung["height"] <= limit]
     if not chosen:
         lowest = dict(ladder[0])
-        lowest["height"] = limit - limit % 2
+        lowest["height"] = min(limit, source_height) - min(limit, source_height) % 2
         lowest["name"] = f"{lowest['height']}p"
         chosen = [lowest]
     return chosen

@@ -173,6 +173,8 @@ def test_ladder_never_upscales_and_obeys_the_cap():
     assert [r["name"] for r in choose_rungs(ladder, source_height=720, max_height=None)] == ["360p", "720p"]
     assert [r["name"] for r in choose_rungs(ladder, source_height=1080, max_height=360)] == ["360p"]
     assert [r["name"] for r in choose_rungs(ladder, source_height=1080, max_height=1080)] == ["360p", "720p", "1080p"]
+    # nginx-rtmp's stat reports a 1920x1080 ingest as 1072 pixels high
+    assert [r["name"] for r in choose_rungs(ladder, source_height=1072, max_height=None)][-1] == "1080p"
     assert [(r["name"], r["height"]) for r in choose_rungs(ladder, source_height=241, max_height=None)] == [
         ("240p", 240)
     ]
