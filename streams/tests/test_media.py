@@ -31,7 +31,6 @@ def media(settings, tmp_path, live_server, transactional_db):
     settings.HLS_X264_PRESET = "ultrafast"
     settings.HLS_SEGMENT_SECONDS = 1.0
     settings.STREAM_RECONNECT_WINDOW_SECONDS = RECONNECT_WINDOW
-    settings.MEDIA_HEALTH_PROBE_SECONDS = 3
     try:
         with media_server(settings, tmp_path, live_server.url) as configured:
             yield configured
