@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, transaction
@@ -219,8 +220,20 @@ def _ffmpeg(*args: str) -> None:
         raise RecordingError(f"ffmpeg: {result.stderr.strip()[-500:]}")
 
 
-def recording_finalize(*, recording_id) -> LiveStreamRecording:
+def recording_finalize(*, recording_id) -> LiveStreamRecording | None:
     """Join and remux the parts into a faststart MP4, probe it, thumbnail it, store it. Idempotent."""
+    # One finalization of a recording at a time (a redelivered or duplicate task waits its turn).
+    lock = f"streams:recording-finalize:{recording_id}"
+    if not cache.add(lock, "1", timeout=settings.CELERY_TASK_TIME_LIMIT):
+        logger.info("recording %s: finalization already running", recording_id)
+        return None
+    try:
+        return _recording_finalize(recording_id=recording_id)
+    finally:
+        cache.delete(lock)
+
+
+def _recording_finalize(*, recording_id) -> LiveStreamRecording:
     with transaction.atomic():
         recording = LiveStreamRecording.objects.select_for_update().get(pk=recording_id)
         if recording.status == R.READY:
