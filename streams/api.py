@@ -187,9 +187,7 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
-        stream = services.stream_end(stream_id=self._managed().id)
-        media_services.stream_media_end(stream=stream)  # disconnect the encoder, if one is sending
-        return self._respond(stream)
+        return self._respond(media_services.stream_end_and_disconnect(stream_id=self._managed().id))
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])

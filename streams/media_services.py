@@ -156,9 +156,11 @@ def ingest_max_height(*, stream_id) -> int | None:
     return quality_max_height(stream.max_quality)
 
 
-def stream_media_end(*, stream: LiveStream) -> None:
-    """The stream was ended on the platform: disconnect its encoder, if any."""
+def stream_end_and_disconnect(*, stream_id) -> LiveStream:
+    """End the stream (the artist or staff did) and disconnect its encoder, if one is sending."""
+    stream = services.stream_end(stream_id=stream_id)
     get_backend().publisher_drop(stream=stream)
+    return stream
 
 
 # --- Recordings -------------------------------------------------------------------------------

@@ -117,10 +117,17 @@ def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, a
         capped = client_for(artist).post(f"/api/livestreams/{stream.id}/adapt-quality", {"maxQuality": "low"})
         assert capped.status_code == 200 and capped.json()["qualityCap"] == "low"
         assert sorted(_variants(_master(watcher, stream))) == ["360p"]
+
+        # Ending it on the platform disconnects the encoder.
+        ended = client_for(artist).post(f"/api/livestreams/{stream.id}/end")
+        assert ended.status_code == 200 and ended.json()["status"] == "ended"
+        assert encoder.wait(timeout=15) != 0
     finally:
-        encoder.terminate()
-        encoder.wait(timeout=10)
-    wait_for(lambda: _status(stream) == "ended", timeout=RECONNECT_WINDOW + 15, message="the stream to end")
+        encoder.kill()
+        encoder.wait()
+    assert watcher.get(f"/api/livestreams/{stream.id}/playback").status_code == 409
+    hls = Path(media.RUN_DIR) / "hls" / str(stream.id)
+    wait_for(lambda: not hls.exists(), timeout=RECONNECT_WINDOW + 15, message="the live HLS files to go")
 
 
 def test_reconnect_keeps_one_live_stream_and_one_recording_with_replay_for_ticket_holders(
