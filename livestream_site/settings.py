@@ -111,6 +111,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 CELERY_BEAT_SCHEDULE: dict = {}  # periodic tasks are declared in livestream_site/schedule.py
+# The media plane's safety net for a lost on_publish_done (streams/media_services.ingest_reconcile).
+CELERY_BEAT_SCHEDULE["streams-ingest-reconcile"] = {"task": "streams.tasks.ingest_reconcile", "schedule": 60.0}
 
 # --- Auth -------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

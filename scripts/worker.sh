@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ -n "${REDIS_URL:-}" || -n "${CELERY_BROKER_URL:-}" ]]; then
-  exec .venv/bin/celery -A livestream_site worker --loglevel "${LOG_LEVEL:-info}" --concurrency "${CELERY_CONCURRENCY:-2}"
+  mkdir -p "${RUN_DIR:-var/run}"
+  exec .venv/bin/celery -A livestream_site worker --beat --schedule "${RUN_DIR:-var/run}/celerybeat-schedule" --loglevel "${LOG_LEVEL:-info}" --concurrency "${CELERY_CONCURRENCY:-2}"
 fi
 echo "worker: no REDIS_URL, tasks run in the web process (eager Celery)"
 exec sleep infinity

@@ -128,6 +128,20 @@ def ingest_publish_done(*, client_id: str, stream_key: str) -> None:
         )
 
 
+def ingest_reconcile() -> int:
+    """Treat as done the publishes the media server no longer has (nginx sends a callback once and
+    never again: a publish_done lost while the platform restarted would keep a stream live forever).
+    Returns how many were closed. Scheduled every minute (CELERY_BEAT_SCHEDULE)."""
+    backend = get_backend()
+    closed = 0
+    for ingest in StreamIngest.objects.filter(is_publishing=True).select_related("stream"):
+        if backend.is_publishing(stream=ingest.stream) is False:
+            logger.warning("stream %s: the media server has no publish, closing it", ingest.stream_id)
+            ingest_publish_done(client_id=ingest.client_id, stream_key=ingest.stream.stream_key)
+            closed += 1
+    return closed
+
+
 def ingest_reconnect_window_expire(*, stream_id, generation: int) -> None:
     """End the stream if no publish came since publish #generation ended; finalize its recording."""
     with transaction.atomic():

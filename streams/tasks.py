@@ -11,6 +11,11 @@ logger = logging.getLogger(__name__)
 RECORDING_MAX_RETRIES = 3
 
 
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=50, time_limit=60)
+def ingest_reconcile() -> None:
+    media_services.ingest_reconcile()
+
+
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=30, time_limit=60)
 def ingest_reconnect_window_expire(stream_id: str, generation: int) -> None:
     media_services.ingest_reconnect_window_expire(stream_id=stream_id, generation=generation)

@@ -131,6 +131,38 @@ def test_publish_done_ends_after_the_window_unless_the_encoder_reconnects(client
 
 
 @pytest.mark.django_db
+def test_reconcile_closes_publishes_the_media_server_no_longer_has(client, artist, settings):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    stream = stream_factory(artist=artist, scheduled_start_time=_soon())
+    _publish(client, stream)
+    assert media_services.ingest_reconcile() == 0  # the media server is unreachable: no verdict
+
+    class EmptyStat(BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b"<rtmp><server><application><name>live</name><live></live></application></server></rtmp>"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EmptyStat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings.MEDIA_HTTP_PORT = server.server_address[1]
+    try:
+        assert media_services.ingest_reconcile() == 1
+    finally:
+        server.shutdown()
+    assert StreamIngest.objects.get(stream=stream).is_publishing is False
+    media_services.ingest_reconnect_window_expire(stream_id=stream.id, generation=1)
+    assert _status(stream) == "ended"
+
+
+@pytest.mark.django_db
 def test_record_done_refuses_foreign_paths_and_discards_unrecorded_streams(client, artist, settings):
     stream = stream_factory(artist=artist, scheduled_start_time=_soon(), is_recording_enabled=False)
     _publish(client, stream)
