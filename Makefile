@@ -6,9 +6,11 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements-installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
-export HOST PORT
+# nginx's callbacks reach the web process here (honcho gives every process its own $PORT).
+MEDIA_CALLBACK_BASE_URL ?= http://127.0.0.1:$(PORT)
+export HOST PORT MEDIA_CALLBACK_BASE_URL
 
-.PHONY: run test venv frontend migrate lint format clean
+.PHONY: run test venv frontend migrate lint format clean system-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,10 +31,14 @@ frontend: node_modules/.package-lock.json
 migrate: venv
 	$(PY) manage.py migrate --noinput
 
-run: migrate frontend
+system-deps:
+	bash scripts/system-deps.sh
+
+run: system-deps migrate frontend
 	$(PY) manage.py seed_demo --if-empty
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Platform at http://$(HOST):$(PORT)/  (admin: /admin/, API: /api/, docs: /api/docs/)"
+	@echo "RTMP ingest at rtmp://127.0.0.1:$${RTMP_PORT:-1935}/live (stream key from GET /api/livestreams/{id}/ingest)"
 	$(VENV)/bin/honcho start -f Procfile
 
 test: venv

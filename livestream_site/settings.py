@@ -95,6 +95,10 @@ SQLITE_PATH = env("SQLITE_PATH", default=str(BASE_DIR / "db.sqlite3"))
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{SQLITE_PATH}")}
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Concurrent writers (nginx's callbacks arrive together) wait for the lock instead of failing
+    # with "database is locked" when a read transaction upgrades to a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -115,9 +119,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
-# Every periodic task of the platform, declared here and nowhere else (run by `celery worker -B`).
+# Every periodic task of the platform, declared here and nowhere else (run by the worker's beat, `-B`).
 CELERY_BEAT_SCHEDULE: dict = {
     "payments-release-lapsed-seat-holds": {"task": "payments.tasks.payment_holds_release_task", "schedule": 60.0},
+    # The media plane's safety net for a lost on_publish_done (streams.media_services.ingest_reconcile).
+    "streams-ingest-reconcile": {"task": "streams.tasks.ingest_reconcile", "schedule": 60.0},
 }
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -240,3 +246,41 @@ LOGGING = {
         for name in ("accounts", "streams", "payments", "chat", "analytics", "livestream_site")
     },
 }
+
+# --- Media plane (streams/backends, streams/media) --------------------------------------------
+STREAMING_BACKEND = env("STREAMING_BACKEND", default="rtmp")
+RTMP_PORT = env.int("RTMP_PORT", default=1935)
+MEDIA_HTTP_PORT = env.int("MEDIA_HTTP_PORT", default=8080)
+MEDIA_BIND_HOST = env("MEDIA_BIND_HOST", default="127.0.0.1")
+# What artists put in OBS; the stream key goes in OBS's "Stream Key" field.
+RTMP_INGEST_URL = env("RTMP_INGEST_URL", default=f"rtmp://127.0.0.1:{RTMP_PORT}/live")
+# Where viewers fetch HLS and replays (nginx's HTTP server); STREAMING_BASE_URL wins when set.
+MEDIA_PUBLIC_URL = env(
+    "MEDIA_PUBLIC_URL", default=env("STREAMING_BASE_URL", default=f"http://127.0.0.1:{MEDIA_HTTP_PORT}")
+)
+# Where nginx reaches the platform for its callbacks.
+MEDIA_CALLBACK_BASE_URL = env("MEDIA_CALLBACK_BASE_URL", default=f"http://127.0.0.1:{env('PORT', default='8000')}")
+from hashlib import sha256 as _derived  # noqa: E402
+
+MEDIA_CALLBACK_SECRET = env(
+    "MEDIA_CALLBACK_SECRET", default=_derived(f"media-callback:{SECRET_KEY}".encode()).hexdigest()[:40]
+)
+MEDIA_CALLBACK_ALLOWED_IPS = env.list("MEDIA_CALLBACK_ALLOWED_IPS", default=["127.0.0.1", "::1"])
+MEDIA_SIGNING_SECRET = env(
+    "MEDIA_SIGNING_SECRET", default=_derived(f"media-signing:{SECRET_KEY}".encode()).hexdigest()[:40]
+)
+PLAYBACK_TOKEN_TTL_SECONDS = env.int("PLAYBACK_TOKEN_TTL_SECONDS", default=3600)
+STREAM_RECONNECT_WINDOW_SECONDS = env.float("STREAM_RECONNECT_WINDOW_SECONDS", default=30)
+STREAM_PUBLISH_OPENS_SECONDS = env.int("STREAM_PUBLISH_OPENS_SECONDS", default=3600)
+HLS_SEGMENT_SECONDS = env.float("HLS_SEGMENT_SECONDS", default=2.0)
+HLS_PLAYLIST_LENGTH = env.int("HLS_PLAYLIST_LENGTH", default=6)
+HLS_LOW_LATENCY = env.bool("HLS_LOW_LATENCY", default=False)
+# name:height:video kbps:audio kbps, comma separated.
+HLS_LADDER = env("HLS_LADDER", default="360p:360:800:96,720p:720:2800:128,1080p:1080:5000:160")
+HLS_X264_PRESET = env("HLS_X264_PRESET", default="veryfast")
+MEDIA_FFMPEG = env("MEDIA_FFMPEG", default="ffmpeg")
+MEDIA_FFPROBE = env("MEDIA_FFPROBE", default="ffprobe")
+MEDIA_NGINX = env("MEDIA_NGINX", default="nginx")
+MEDIA_RTMP_MODULE = env("MEDIA_RTMP_MODULE", default="/usr/lib/nginx/modules/ngx_rtmp_module.so")
+MEDIA_HEALTH_PROBE_SECONDS = env.int("MEDIA_HEALTH_PROBE_SECONDS", default=8)
+MEDIA_KEEP_RECORDING_SOURCES = env.bool("MEDIA_KEEP_RECORDING_SOURCES", default=False)

@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 
 from livestream_site.errors import ApplicationError
 
-from . import services
+from . import media_services, services
 from .models import LiveStream, LiveStreamRecording
 
 
@@ -37,7 +37,7 @@ def cancel_streams(modeladmin, request, queryset):
 
 @admin.action(description="End the selected live streams")
 def end_streams(modeladmin, request, queryset):
-    _run_transition(modeladmin, request, queryset, services.stream_end, "Ended")
+    _run_transition(modeladmin, request, queryset, media_services.stream_end_and_disconnect, "Ended")
 
 
 class LiveStreamAdminForm(forms.ModelForm):

@@ -167,3 +167,28 @@ class LiveStreamRecording(models.Model):
 
     def __str__(self) -> str:
         return f"Recording of {self.stream_id} ({self.status})"
+
+
+class StreamIngest(models.Model):
+    """The media server's view of a stream's encoder: one row per stream that ever published.
+
+    `generation` counts publishes, so a delayed "end after the reconnect window" can tell whether the
+    encoder came back meanwhile; `recording` is the recording that reconnects keep adding parts to.
+    """
+
+    stream = models.OneToOneField(LiveStream, on_delete=models.CASCADE, primary_key=True, related_name="ingest")
+    generation = models.PositiveIntegerField(default=0)
+    is_publishing = models.BooleanField(default=False)
+    # nginx-rtmp names a publish by the key it was opened with in its later callbacks, and the key
+    # may be rotated meanwhile: the connection id (with the stream's id in file names) identifies it.
+    client_id = models.CharField(max_length=32, blank=True, db_index=True)
+    client_addr = models.CharField(max_length=64, blank=True)
+    publish_started_at = models.DateTimeField(null=True, blank=True)
+    publish_ended_at = models.DateTimeField(null=True, blank=True)
+    recording = models.ForeignKey(
+        LiveStreamRecording, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Ingest of {self.stream_id} ({'publishing' if self.is_publishing else 'idle'})"

@@ -155,3 +155,28 @@ def _tickets_refund_on_commit(*, stream_id) -> None:
     from payments.tasks import stream_tickets_refund_task
 
     transaction.on_commit(lambda: stream_tickets_refund_task.delay(str(stream_id)), robust=True)
+
+
+QUALITY_ORDER = [LiveStream.Quality.LOW, LiveStream.Quality.MEDIUM, LiveStream.Quality.HIGH]
+
+
+@transaction.atomic
+def stream_quality_adapt(*, stream_id, max_quality: str) -> LiveStream:
+    """Cap the renditions viewers get (adapt-quality); a cap at or above maxQuality lifts it."""
+    from livestream_site.errors import ApplicationError
+
+    if max_quality not in QUALITY_ORDER:
+        raise ApplicationError(
+            f"Must be one of: {', '.join(QUALITY_ORDER)}.",
+            code="validation_error",
+            fields={"max_quality": [f"Must be one of: {', '.join(QUALITY_ORDER)}."]},
+        )
+    stream = stream_get(stream_id=stream_id, lock=True)
+    lifted = QUALITY_ORDER.index(max_quality) >= QUALITY_ORDER.index(stream.max_quality)
+    cap = "" if lifted else max_quality
+    if cap != stream.quality_cap:
+        stream.quality_cap = cap
+        stream.save(update_fields=["quality_cap", "updated_at"])
+        logger.info("stream %s: quality cap %s", stream.id, cap or "lifted")
+        _stream_updated_event(stream)
+    return stream

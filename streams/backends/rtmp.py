@@ -1,0 +1,255 @@
+"""The self-hosted backend: nginx with the RTMP module for ingest, ffmpeg for the ladder, signed HLS."""
+
+import base64
+import hashlib
+import logging
+import subprocess
+import threading
+import urllib.request
+import xml.etree.ElementTree as ET
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.core import signing
+from django.core.cache import cache
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.urls import reverse
+
+from . import Rendition, StreamingBackend
+
+logger = logging.getLogger(__name__)
+
+MASTER_TOKEN_SALT = "streams.playback.master"
+STAT_TIMEOUT_SECONDS = 2
+
+
+def secure_link_token(path: str, expires: int) -> str:
+    """nginx secure_link_md5 "$expires<path> <secret>", base64url without padding."""
+    digest = hashlib.md5(f"{expires}{path} {settings.MEDIA_SIGNING_SECRET}".encode()).digest()  # noqa: S324
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def master_token_make(*, stream_id, expires: int) -> str:
+    return signing.dumps({"s": str(stream_id), "e": expires}, key=settings.MEDIA_SIGNING_SECRET, salt=MASTER_TOKEN_SALT)
+
+
+def master_token_read(token: str) -> dict | None:
+    """{"s": stream id, "e": expires} of a genuine token (expired or not); None when forged."""
+    try:
+        return signing.loads(token, key=settings.MEDIA_SIGNING_SECRET, salt=MASTER_TOKEN_SALT)
+    except signing.BadSignature:
+        return None
+
+
+def parse_master_playlist(text: str) -> list[Rendition]:
+    renditions = []
+    attributes = None
+    for line in text.splitlines():
+        line = line.strip()
+        if line.startswith("#EXT-X-STREAM-INF:"):
+            attributes = _attributes(line.split(":", 1)[1])
+        elif line and not line.startswith("#") and attributes is not None:
+            name = line.split("/")[0]
+            width, _, height = attributes.get("RESOLUTION", "x").partition("x")
+            renditions.append(
+                Rendition(
+                    name=name,
+                    height=int(height) if height else int("".join(c for c in name if c.isdigit()) or 0),
+                    width=int(width) if width else None,
+                    bandwidth=int(attributes["BANDWIDTH"]) if "BANDWIDTH" in attributes else None,
+                    codecs=attributes.get("CODECS"),
+                )
+            )
+            attributes = None
+    return sorted(renditions, key=lambda r: r.height)
+
+
+def _attributes(text: str) -> dict:
+    result, key, value, quoted, reading_key = {}, "", "", False, True
+    for char in text + ",":
+        if reading_key:
+            if char == "=":
+                reading_key = False
+            else:
+                key += char
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            result[key.strip()] = value
+            key, value, reading_key = "", "", True
+        else:
+            value += char
+    return result
+
+
+def master_playlist_render(*, stream_id, renditions: list[Rendition], expires: int) -> str:
+    """The master playlist a viewer gets: only the given renditions, each variant URL signed."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    base = settings.MEDIA_PUBLIC_URL.rstrip("/")
+    for rendition in renditions:
+        info = [f"BANDWIDTH={rendition.bandwidth or 1}"]
+        if rendition.width:
+            info.append(f"RESOLUTION={rendition.width}x{rendition.height}")
+        if rendition.codecs:
+            info.append(f'CODECS="{rendition.codecs}"')
+        info.append(f'NAME="{rendition.name}"')
+        token = secure_link_token(f"/{stream_id}/{rendition.name}", expires)
+        lines.append("#EXT-X-STREAM-INF:" + ",".join(info))
+        lines.append(f"{base}/hls/{token}/{expires}/{stream_id}/{rendition.name}/index.m3u8")
+    return "\n".join(lines) + "\n"
+
+
+class RtmpBackend(StreamingBackend):
+    name = "rtmp"
+
+    # --- where things are -------------------------------------------------------------------
+    @property
+    def hls_root(self) -> Path:
+        return Path(settings.RUN_DIR) / "hls"
+
+    @property
+    def internal_http_url(self) -> str:
+        return f"http://127.0.0.1:{settings.MEDIA_HTTP_PORT}"
+
+    @property
+    def internal_rtmp_url(self) -> str:
+        return f"rtmp://127.0.0.1:{settings.RTMP_PORT}/live"
+
+    # --- the interface ----------------------------------------------------------------------
+    def ingest_info(self, *, stream) -> dict:
+        return {"url": settings.RTMP_INGEST_URL, "streamKey": stream.stream_key}
+
+    def playback_url(self, *, stream, expires_at: datetime) -> str:
+        token = master_token_make(stream_id=stream.id, expires=int(expires_at.timestamp()))
+        return reverse("media-master-playlist", kwargs={"token": token})
+
+    def renditions(self, *, stream) -> list[Rendition]:
+        master = self.hls_root / str(stream.id) / "master.m3u8"
+        try:
+            return parse_master_playlist(master.read_text())
+        except FileNotFoundError:
+            return []
+
+    def is_publishing(self, *, stream) -> bool | None:
+        try:
+            return self._stat_stream(str(stream.id)) is not None
+        except Exception as exc:
+            logger.debug("stat unreadable: %s", exc)
+            return None
+
+    def publisher_drop(self, *, stream) -> None:
+        url = f"{self.internal_http_url}/control/drop/publisher?{urlencode({'app': 'live', 'name': str(stream.id)})}"
+        try:
+            urllib.request.urlopen(url, timeout=STAT_TIMEOUT_SECONDS).read()
+        except Exception as exc:  # not publishing (404) or the media server is down: nothing to drop
+            logger.debug("drop publisher of %s: %s", stream.id, exc)
+
+    def health(self, *, stream) -> dict:
+        try:
+            node = self._stat_stream(str(stream.id))
+        except Exception as exc:
+            logger.warning("media server stat unreadable: %s", exc)
+            return {"mediaServerReachable": False, "publishing": False, "ingest": None}
+        if node is None:
+            return {"mediaServerReachable": True, "publishing": False, "ingest": None}
+        video, audio = node.find("meta/video"), node.find("meta/audio")
+        probed = self._probe_ingest(str(stream.id))
+        width = probed.get("width") or _int(video, "width")
+        height = probed.get("height") or _int(video, "height")
+        uptime_ms = int(node.findtext("time") or 0)
+        bytes_in = int(node.findtext("bytes_in") or 0)
+        # nginx-rtmp measures bandwidth over 10 s periods: before the first one ends, average it.
+        bits_per_second = int(node.findtext("bw_in") or 0) or (bytes_in * 8000 // uptime_ms if uptime_ms else 0)
+        ingest = {
+            "bitrateKbps": round(bits_per_second / 1000),
+            "bytesIn": bytes_in,
+            "fps": _float(video, "frame_rate"),
+            "width": width,
+            "height": height,
+            "resolution": f"{width}x{height}" if width and height else None,
+            "videoCodec": video.findtext("codec") if video is not None else None,
+            "videoProfile": video.findtext("profile") if video is not None else None,
+            "audioCodec": audio.findtext("codec") if audio is not None else None,
+            "audioSampleRate": _int(audio, "sample_rate"),
+            "audioChannels": _int(audio, "channels"),
+            "uptimeSeconds": round(uptime_ms / 1000, 1),
+            "keyframeIntervalSeconds": probed.get("keyframe_interval"),
+        }
+        return {"mediaServerReachable": True, "publishing": True, "ingest": ingest}
+
+    def recording_url(self, *, name: str, expires_at: datetime) -> str:
+        storage = default_storage
+        if isinstance(storage, FileSystemStorage) and Path(storage.location) == Path(settings.MEDIA_ROOT):
+            expires = int(expires_at.timestamp())
+            token = secure_link_token(f"/{name}", expires)
+            return f"{settings.MEDIA_PUBLIC_URL.rstrip('/')}/vod/{token}/{expires}/{name}"
+        # Any other store (S3 through django-storages) signs its own URLs.
+        return storage.url(name)
+
+    # --- nginx-rtmp details -----------------------------------------------------------------
+    def _stat_stream(self, name: str):
+        with urllib.request.urlopen(f"{self.internal_http_url}/stat", timeout=STAT_TIMEOUT_SECONDS) as response:
+            root = ET.fromstring(response.read())
+        for node in root.iter("stream"):
+            if node.findtext("name") == name and node.find("publishing") is not None:
+                return node
+        return None
+
+    def _probe_ingest(self, name: str) -> dict:
+        """Keyframe spacing and exact picture size, read from the ingest itself (cached: it takes a
+        few seconds). nginx-rtmp's stat rounds some heights (1080 shows as 1072); ffprobe does not."""
+        key = f"media:ingest-probe:{name}"
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
+        url = f"{self.internal_rtmp_url}/{name}"
+        seconds = settings.MEDIA_HEALTH_PROBE_SECONDS
+        base = [settings.MEDIA_FFPROBE, "-v", "error", "-select_streams", "v:0", "-of", "csv=p=0"]
+        size = subprocess.Popen([*base, "-show_entries", "stream=width,height", url], stdout=subprocess.PIPE, text=True)
+        packets = subprocess.Popen(
+            [*base, "-show_entries", "packet=pts_time,flags", url], stdout=subprocess.PIPE, text=True
+        )
+        # A live input never ends: stop reading after three keyframes or the probe's time.
+        stop = threading.Timer(seconds, lambda: (packets.kill(), size.kill()))
+        stop.start()
+        keyframes: list[float] = []
+        try:
+            for line in packets.stdout:
+                pts, _, flags = line.strip().partition(",")
+                if "K" in flags and pts not in ("", "N/A"):
+                    keyframes.append(float(pts))
+                    if len(keyframes) == 3:
+                        break
+            packets.kill()
+            width, _, height = (size.communicate()[0] or "").strip().partition(",")
+        finally:
+            stop.cancel()
+            for process in (packets, size):
+                process.kill()
+                process.wait()
+        interval = (keyframes[-1] - keyframes[0]) / (len(keyframes) - 1) if len(keyframes) > 1 else None
+        result = {
+            "keyframe_interval": round(interval, 2) if interval else None,
+            "width": int(width) if width.isdigit() else None,
+            "height": int(height) if height.isdigit() else None,
+        }
+        cache.set(key, result, 30)
+        return result
+
+
+def _int(node, tag):
+    text = node.findtext(tag) if node is not None else None
+    try:
+        return int(float(text)) if text else None
+    except ValueError:
+        return None
+
+
+def _float(node, tag):
+    text = node.findtext(tag) if node is not None else None
+    try:
+        return round(float(text), 2) if text else None
+    except ValueError:
+        return None

@@ -1,0 +1,95 @@
+"""The media server's callbacks (nginx-rtmp on_publish, on_publish_done, on_record_done) and the
+ladder's plan: thin views that accept only the media server and call the media services."""
+
+import logging
+import uuid
+from functools import wraps
+
+from django.conf import settings
+from django.http import HttpResponse, JsonResponse
+from django.utils.crypto import constant_time_compare
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from livestream_site.errors import ApplicationError, error_body
+
+from . import media_services
+
+logger = logging.getLogger(__name__)
+
+
+def _forbidden(message: str, code: str = "forbidden") -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=403)
+
+
+def media_server_only(view):
+    """Only the media server may call: the shared secret in the URL, from an allowed address."""
+
+    @wraps(view)
+    def wrapper(request, secret: str, *args, **kwargs):
+        allowed = settings.MEDIA_CALLBACK_ALLOWED_IPS
+        if not constant_time_compare(secret, settings.MEDIA_CALLBACK_SECRET) or (
+            "*" not in allowed and request.META.get("REMOTE_ADDR") not in allowed
+        ):
+            logger.warning("media callback refused from %s", request.META.get("REMOTE_ADDR"))
+            return _forbidden("Only the media server may call this.")
+        return view(request, *args, **kwargs)
+
+    return csrf_exempt(wrapper)
+
+
+def _stream_id(source) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(source.get("name", ""))
+    except ValueError:
+        return None
+
+
+@media_server_only
+@require_POST
+def on_publish(request):
+    key = request.POST.get("name", "")
+    try:
+        stream = media_services.ingest_publish(
+            stream_key=key, client_id=request.POST.get("clientid", ""), client_addr=request.POST.get("addr", "")
+        )
+    except ApplicationError as exc:
+        logger.info("publish refused (%s) from %s", exc.code, request.POST.get("addr"))
+        return JsonResponse(error_body(exc.code, exc.message), status=403)
+    # A redirect without a scheme renames the publish: from here on nginx, the ladder, the HLS
+    # files and the recordings know the stream by its id, never by its key.
+    response = HttpResponse(status=302)
+    response["Location"] = str(stream.id)
+    return response
+
+
+@media_server_only
+@require_POST
+def on_publish_done(request):
+    # nginx names the publish by the key it opened with, which may have been rotated since.
+    media_services.ingest_publish_done(
+        client_id=request.POST.get("clientid", ""), stream_key=request.POST.get("name", "")
+    )
+    return HttpResponse(status=204)
+
+
+@media_server_only
+@require_POST
+def on_record_done(request):
+    try:
+        media_services.recording_part_add(path=request.POST.get("path", ""))
+    except ApplicationError as exc:
+        return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+    return HttpResponse(status=204)
+
+
+@media_server_only
+@require_GET
+def ladder_plan(request):
+    stream_id = _stream_id(request.GET)
+    if stream_id is None:
+        return JsonResponse(error_body("not_found", "No stream with that id."), status=404)
+    try:
+        return JsonResponse({"maxHeight": media_services.ingest_max_height(stream_id=stream_id)})
+    except ApplicationError as exc:
+        return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)

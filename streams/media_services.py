@@ -1,0 +1,336 @@
+"""Writes of the media plane: publishes and their end, the reconnect window, recordings and replays."""
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.cache import cache
+from django.core.files import File
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, transaction
+from django.utils import timezone
+
+from livestream_site.errors import Forbidden, NotFound
+
+from . import services
+from .backends import get_backend
+from .models import LiveStream, LiveStreamRecording, StreamIngest
+
+logger = logging.getLogger(__name__)
+
+RECORDED_PART_RE = re.compile(r"^(?P<stream_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-\d+\.flv$")
+
+S = LiveStream.Status
+R = LiveStreamRecording.Status
+
+
+class RecordingError(Exception):
+    """ffmpeg or ffprobe could not turn the recorded parts into a verified MP4."""
+
+
+def run_later(task, *, args: list, countdown: float = 0) -> None:
+    """Enqueue a Celery task, after `countdown` seconds.
+
+    With eager Celery (no broker: the embedded default and the tests) a countdown would run at once,
+    so the task runs in a daemon thread of this process after the delay instead. Call it inside
+    transaction.on_commit so the task sees what the caller committed.
+    """
+    from livestream_site.celery import app
+
+    if not app.conf.task_always_eager:
+        task.apply_async(args=args, countdown=countdown)
+        return
+
+    def run():
+        try:
+            task.apply(args=args)
+        except Exception:
+            logger.exception("%s%s failed", task.name, tuple(args))
+        finally:
+            close_old_connections()
+
+    timer = threading.Timer(countdown, run)
+    timer.daemon = True
+    timer.start()
+
+
+# --- Ingest -----------------------------------------------------------------------------------
+def ingest_publish(*, stream_key: str, client_id: str = "", client_addr: str = "") -> LiveStream:
+    """The media server asks whether an encoder may publish with this key; refuse or go live."""
+    with transaction.atomic():
+        stream = (
+            LiveStream.objects.select_for_update(of=("self",)).select_related("artist").filter(stream_key=stream_key)
+        ).first()
+        if stream is None or not stream_key:
+            raise Forbidden("Unknown stream key.", code="unknown_stream_key")
+        if stream.status in (S.ENDED, S.CANCELLED):
+            raise Forbidden(f"The stream is {stream.status}.", code="stream_closed")
+        opens_at = stream.scheduled_start_time - timedelta(seconds=settings.STREAM_PUBLISH_OPENS_SECONDS)
+        if stream.status == S.SCHEDULED and timezone.now() < opens_at:
+            raise Forbidden(f"Publishing opens at {opens_at.isoformat()}.", code="too_early")
+        ingest, _ = StreamIngest.objects.get_or_create(stream=stream)
+        # The database can miss a publish_done when the media server died: trust what it reports now.
+        if ingest.is_publishing and get_backend().is_publishing(stream=stream) is not False:
+            raise Forbidden("The stream key is already publishing.", code="already_publishing")
+        ingest.generation += 1
+        ingest.is_publishing = True
+        ingest.client_id = client_id[:32]
+        ingest.client_addr = client_addr[:64]
+        ingest.publish_started_at = timezone.now()
+        if stream.is_recording_enabled and (ingest.recording is None or ingest.recording.status != R.RECORDING):
+            ingest.recording = LiveStreamRecording.objects.create(stream=stream, status=R.RECORDING)
+        ingest.save()
+        logger.info("stream %s: publish #%s from %s", stream.id, ingest.generation, client_addr or "?")
+        if stream.status == S.SCHEDULED:
+            stream = services.stream_start(stream_id=stream.id)
+    return stream
+
+
+def ingest_publish_done(*, client_id: str, stream_key: str) -> None:
+    """The encoder stopped: end the stream unless it comes back within the reconnect window."""
+    with transaction.atomic():
+        publishing = StreamIngest.objects.select_for_update().filter(is_publishing=True)
+        # The connection id decides: a stale publish_done arriving after a reconnect's on_publish
+        # names the old connection and must not end the new one.
+        if client_id:
+            ingest = publishing.filter(client_id=client_id).order_by("-publish_started_at").first()
+        else:
+            ingest = publishing.filter(stream__stream_key=stream_key).first() if stream_key else None
+        if ingest is None:
+            logger.debug("publish_done of client %s: no such publish", client_id)
+            return
+        stream_id = ingest.stream_id
+        ingest.is_publishing = False
+        ingest.publish_ended_at = timezone.now()
+        ingest.save(update_fields=["is_publishing", "publish_ended_at", "updated_at"])
+        generation = ingest.generation
+        logger.info(
+            "stream %s: publish #%s done; ending in %ss unless it reconnects",
+            stream_id,
+            generation,
+            settings.STREAM_RECONNECT_WINDOW_SECONDS,
+        )
+        from .tasks import ingest_reconnect_window_expire
+
+        transaction.on_commit(
+            lambda: run_later(
+                ingest_reconnect_window_expire,
+                args=[str(stream_id), generation],
+                countdown=settings.STREAM_RECONNECT_WINDOW_SECONDS,
+            )
+        )
+
+
+def ingest_reconcile() -> int:
+    """Treat as done the publishes the media server no longer has (nginx sends a callback once and
+    never again: a publish_done lost while the platform restarted would keep a stream live forever).
+    Returns how many were closed. Scheduled every minute (CELERY_BEAT_SCHEDULE)."""
+    backend = get_backend()
+    closed = 0
+    for ingest in StreamIngest.objects.filter(is_publishing=True).select_related("stream"):
+        if backend.is_publishing(stream=ingest.stream) is False:
+            logger.warning("stream %s: the media server has no publish, closing it", ingest.stream_id)
+            ingest_publish_done(client_id=ingest.client_id, stream_key=ingest.stream.stream_key)
+            closed += 1
+    return closed
+
+
+def ingest_reconnect_window_expire(*, stream_id, generation: int) -> None:
+    """End the stream if no publish came since publish #generation ended; finalize its recording."""
+    with transaction.atomic():
+        ingest = StreamIngest.objects.select_for_update().filter(stream_id=stream_id).first()
+        if ingest is None or ingest.is_publishing or ingest.generation != generation:
+            logger.debug("stream %s: reconnected within the window, stays live", stream_id)
+            return
+        stream = LiveStream.objects.get(pk=stream_id)
+        if stream.status == S.LIVE:
+            services.stream_end(stream_id=stream_id)
+        transaction.on_commit(lambda: hls_output_remove(stream_id=stream_id))
+        recording_id = ingest.recording_id
+        if recording_id:
+            ingest.recording = None
+            ingest.save(update_fields=["recording", "updated_at"])
+    if recording_id:
+        recording_finalize_enqueue(recording_id=recording_id)
+
+
+def ingest_max_height(*, stream_id) -> int | None:
+    from .backends import quality_max_height
+
+    stream = LiveStream.objects.filter(pk=stream_id).only("max_quality").first()
+    if stream is None:
+        raise NotFound("No stream with that id.")
+    return quality_max_height(stream.max_quality)
+
+
+def stream_end_and_disconnect(*, stream_id) -> LiveStream:
+    """End the stream (the artist or staff did) and disconnect its encoder, if one is sending."""
+    stream = services.stream_end(stream_id=stream_id)
+    get_backend().publisher_drop(stream=stream)
+    return stream
+
+
+# --- Recordings -------------------------------------------------------------------------------
+def _recordings_dir() -> Path:
+    return (Path(settings.RUN_DIR) / "recordings").resolve()
+
+
+def recording_part_add(*, path: str) -> LiveStreamRecording | None:
+    """The media server closed a recorded file of a publish, named "<stream id>-<unix time>.flv"."""
+    part = Path(path).resolve()
+    match = RECORDED_PART_RE.match(part.name)
+    if part.parent != _recordings_dir() or not match:
+        raise Forbidden("Not a recording of this media server.", code="bad_recording_path")
+    stream_id = match["stream_id"]
+    with transaction.atomic():
+        stream = LiveStream.objects.select_for_update().filter(pk=stream_id).first()
+        ingest = StreamIngest.objects.select_for_update().filter(stream_id=stream_id).first()
+        recording = ingest.recording if ingest else None
+        if stream is None or not stream.is_recording_enabled:
+            # nginx records every publish; streams without recording keep nothing.
+            part.unlink(missing_ok=True)
+            logger.debug("stream %s: recording not enabled, %s discarded", stream_id, part.name)
+            return None
+        if recording is None:
+            # A part after the recording was handed to finalization (the stream was ended while the
+            # encoder was still sending): it becomes a recording of its own.
+            recording = LiveStreamRecording.objects.create(stream=stream, status=R.RECORDING)
+        if str(part) not in recording.source_paths:
+            recording.source_paths = [*recording.source_paths, str(part)]
+            recording.save(update_fields=["source_paths", "updated_at"])
+        logger.info("stream %s: recording %s + %s", stream_id, recording.id, part.name)
+        if stream.status == S.ENDED and not (ingest and ingest.is_publishing):
+            if ingest and ingest.recording_id == recording.id:
+                ingest.recording = None
+                ingest.save(update_fields=["recording", "updated_at"])
+            recording_finalize_enqueue(recording_id=recording.id)
+    return recording
+
+
+def recording_finalize_enqueue(*, recording_id) -> None:
+    from .tasks import recording_finalize
+
+    transaction.on_commit(lambda: run_later(recording_finalize, args=[str(recording_id)]))
+
+
+def _probe(path: Path) -> dict:
+    command = [settings.MEDIA_FFPROBE, "-v", "error", "-show_format", "-show_streams", "-of", "json", str(path)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if result.returncode:
+        raise RecordingError(f"ffprobe {path.name}: {result.stderr.strip()[-500:]}")
+    return json.loads(result.stdout)
+
+
+def _ffmpeg(*args: str) -> None:
+    result = subprocess.run(
+        [settings.MEDIA_FFMPEG, "-hide_banner", "-v", "error", "-y", *args], capture_output=True, text=True
+    )
+    if result.returncode:
+        raise RecordingError(f"ffmpeg: {result.stderr.strip()[-500:]}")
+
+
+def recording_finalize(*, recording_id) -> LiveStreamRecording | None:
+    """Join and remux the parts into a faststart MP4, probe it, thumbnail it, store it. Idempotent."""
+    # One finalization of a recording at a time (a redelivered or duplicate task waits its turn).
+    lock = f"streams:recording-finalize:{recording_id}"
+    if not cache.add(lock, "1", timeout=settings.CELERY_TASK_TIME_LIMIT):
+        logger.info("recording %s: finalization already running", recording_id)
+        return None
+    try:
+        return _recording_finalize(recording_id=recording_id)
+    finally:
+        cache.delete(lock)
+
+
+def _recording_finalize(*, recording_id) -> LiveStreamRecording:
+    with transaction.atomic():
+        recording = LiveStreamRecording.objects.select_for_update().get(pk=recording_id)
+        if recording.status == R.READY:
+            return recording
+        recording.status = R.PROCESSING
+        recording.attempts += 1
+        recording.save(update_fields=["status", "attempts", "updated_at"])
+    parts = [Path(p) for p in recording.source_paths if Path(p).exists() and Path(p).stat().st_size > 0]
+    if not parts:
+        raise RecordingError("No recorded file left to finalize.")
+    expected = sum(float(_probe(p).get("format", {}).get("duration") or 0) for p in parts)
+    with tempfile.TemporaryDirectory(prefix="recording-") as work:
+        work = Path(work)
+        output, thumbnail = work / "replay.mp4", work / "thumbnail.jpg"
+        if len(parts) == 1:
+            inputs = ["-i", str(parts[0])]
+        else:
+            listing = work / "parts.txt"
+            listing.write_text("".join(f"file '{p}'\n" for p in parts))
+            inputs = ["-f", "concat", "-safe", "0", "-i", str(listing)]
+        _ffmpeg(*inputs, "-map", "0", "-c", "copy", "-movflags", "+faststart", str(output))
+        info = _probe(output)
+        duration = float(info.get("format", {}).get("duration") or 0)
+        video = next((s for s in info.get("streams", []) if s.get("codec_type") == "video"), None)
+        # The sources stay until the output is verified: it plays, and it is as long as they are.
+        if video is None or duration <= 0 or (expected and duration < expected - 1.5):
+            raise RecordingError(f"Remuxed file failed verification: {duration:.2f}s of {expected:.2f}s expected.")
+        _ffmpeg(
+            "-ss",
+            f"{min(1.0, duration / 2):.2f}",
+            "-i",
+            str(output),
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=-2:360",
+            str(thumbnail),
+        )
+        base = f"{recording.stream_id}/{recording.id}"
+        file_name = _store(f"recordings/{base}.mp4", output)
+        thumbnail_name = _store(f"thumbnails/{base}.jpg", thumbnail)
+    with transaction.atomic():
+        recording = LiveStreamRecording.objects.select_for_update().get(pk=recording_id)
+        recording.file.name = file_name
+        recording.thumbnail.name = thumbnail_name
+        recording.duration_seconds = round(duration, 3)
+        recording.width = video.get("width")
+        recording.height = video.get("height")
+        recording.size_bytes = int(info["format"].get("size") or output_size(file_name))
+        bit_rate = info["format"].get("bit_rate")
+        recording.bitrate_kbps = round(int(bit_rate) / 1000) if bit_rate else None
+        recording.status = R.READY
+        recording.error = ""
+        recording.save()
+    if not settings.MEDIA_KEEP_RECORDING_SOURCES:
+        for part in parts:
+            part.unlink(missing_ok=True)
+    logger.info("recording %s ready: %.1fs %sx%s", recording.id, duration, recording.width, recording.height)
+    return recording
+
+
+def output_size(name: str) -> int:
+    return default_storage.size(name)
+
+
+def _store(name: str, path: Path) -> str:
+    # Idempotent: a retry overwrites what an interrupted attempt stored, never adds a copy.
+    if default_storage.exists(name):
+        default_storage.delete(name)
+    with path.open("rb") as handle:
+        return default_storage.save(name, File(handle))
+
+
+def recording_fail(*, recording_id, error: str) -> None:
+    LiveStreamRecording.objects.filter(pk=recording_id).exclude(status=R.READY).update(
+        status=R.FAILED, error=error[:2000], updated_at=timezone.now()
+    )
+    logger.error("recording %s failed: %s", recording_id, error)
+
+
+# --- Files ------------------------------------------------------------------------------------
+def hls_output_remove(*, stream_id) -> None:
+    """Delete what the ladder left of an ended stream."""
+    shutil.rmtree(Path(settings.RUN_DIR) / "hls" / str(stream_id), ignore_errors=True)

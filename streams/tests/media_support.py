@@ -1,0 +1,96 @@
+"""Helpers of the media tests: a private nginx-rtmp from the project's config, a synthetic publisher."""
+
+import shutil
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from streams.media import config
+
+needs_media = pytest.mark.skipif(
+    not (
+        shutil.which("nginx") and shutil.which("ffmpeg") and Path("/usr/lib/nginx/modules/ngx_rtmp_module.so").exists()
+    ),
+    reason="nginx with the RTMP module and ffmpeg are not installed (scripts/system-deps.sh)",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message}")
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError):
+        return 0, b""
+
+
+@contextmanager
+def media_server(settings, tmp_path: Path, callback_base_url: str):
+    """nginx from streams/media/nginx.conf.template, on free loopback ports, in a temporary folder."""
+    rtmp_port, http_port = free_port(), free_port()
+    settings.RUN_DIR = tmp_path / "run"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.RTMP_PORT = rtmp_port
+    settings.MEDIA_HTTP_PORT = http_port
+    settings.MEDIA_PUBLIC_URL = f"http://127.0.0.1:{http_port}"
+    settings.RTMP_INGEST_URL = f"rtmp://127.0.0.1:{rtmp_port}/live"
+    settings.MEDIA_CALLBACK_BASE_URL = callback_base_url
+    conf = config.render()
+    process = subprocess.Popen(config.nginx_command(conf), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_for(
+            lambda: process.poll() is not None or http_get(f"http://127.0.0.1:{http_port}/hls/x.m3u8")[0] == 403,
+            timeout=10,
+            message="nginx to answer",
+        )
+        assert process.poll() is None, f"nginx exited: {process.stderr.read().decode()}"
+        yield settings
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def publisher(settings, key: str, *, seconds: float, size: str = "1280x720") -> subprocess.Popen:
+    """The synthetic encoder of SERVICES.md: testsrc + a sine tone, published in real time."""
+    command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re"]
+    command += ["-f", "lavfi", "-i", f"testsrc=size={size}:rate=30", "-f", "lavfi", "-i", "sine=frequency=440"]
+    command += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "60"]
+    command += ["-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{settings.RTMP_PORT}/live/{key}"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def ffprobe_duration(path: Path) -> float:
+    output = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return float(output.strip())

@@ -1,0 +1,190 @@
+"""The media plane with real processes on loopback: nginx-rtmp from the project's config, ffmpeg
+publishers, the platform's callbacks reaching a live Django, HLS and replays fetched over HTTP."""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from django.utils import timezone
+
+from payments.models import LiveStreamPayment
+from streams.backends.rtmp import secure_link_token
+from streams.models import LiveStream, LiveStreamRecording
+from streams.tests.factories import stream_factory
+
+from .media_support import ffprobe_duration, http_get, media_server, needs_media, publisher, wait_for
+
+pytestmark = [pytest.mark.media, needs_media]
+
+RECONNECT_WINDOW = 3
+
+
+@pytest.fixture
+def media(settings, tmp_path, live_server, transactional_db):
+    from livestream_site.celery import app
+
+    # Eager Celery: the reconnect window runs on a timer thread, the finalization in the background.
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    settings.HLS_X264_PRESET = "ultrafast"
+    settings.HLS_SEGMENT_SECONDS = 1.0
+    settings.STREAM_RECONNECT_WINDOW_SECONDS = RECONNECT_WINDOW
+    try:
+        with media_server(settings, tmp_path, live_server.url) as configured:
+            yield configured
+    finally:
+        app.conf.task_always_eager = eager
+
+
+def _status(stream) -> str:
+    return LiveStream.objects.values_list("status", flat=True).get(pk=stream.id)
+
+
+def _soon():
+    return timezone.now() + timedelta(minutes=1)
+
+
+def _master(client, stream) -> str | None:
+    """The viewer's master playlist through /playback, or None while nothing is produced yet."""
+    response = client.get(f"/api/livestreams/{stream.id}/playback")
+    assert response.status_code == 200, response.content
+    assert response.json()["type"] == "hls"
+    master = client.get(urlparse(response.json()["url"]).path)
+    return master.content.decode() if master.status_code == 200 else None
+
+
+def _variants(master: str) -> dict[str, str]:
+    return {
+        re.search(r"/([^/]+)/index\.m3u8$", line)[1]: line for line in master.splitlines() if line.startswith("http")
+    }
+
+
+def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, artist, viewer):
+    stream = stream_factory(artist=artist, scheduled_start_time=_soon())
+
+    wrong = publisher(media, "sk_not-a-key", seconds=3)
+    assert wrong.wait(timeout=30) != 0, "a wrong key must be refused"
+    assert _status(stream) == "scheduled"
+
+    encoder = publisher(media, stream.stream_key, seconds=20)
+    try:
+        wait_for(lambda: _status(stream) == "live", timeout=15, message="the stream to go live")
+        second = publisher(media, stream.stream_key, seconds=3)
+        assert second.wait(timeout=30) != 0, "a second publish with the same key must be refused"
+
+        watcher = client_for(viewer)
+        master = wait_for(lambda: _master(watcher, stream), timeout=30, message="the master playlist")
+        variants = _variants(master)
+        assert sorted(variants) == ["360p", "720p"], master  # a 720p source is never upscaled to 1080p
+        assert "RESOLUTION=1280x720" in master and "RESOLUTION=640x360" in master
+
+        def first_segment():
+            status, body = http_get(variants["360p"])
+            segments = [line for line in body.decode().splitlines() if line.endswith(".ts")] if status == 200 else []
+            return segments[0] if segments else None
+
+        segment = wait_for(first_segment, timeout=20, message="a segment")
+        segment_url = variants["360p"].rsplit("/", 1)[0] + "/" + segment
+        status, body = http_get(segment_url)
+        assert status == 200 and body[:1] == b"G"  # an MPEG-TS packet
+
+        _, _, token, expires, sid, rung, _ = urlparse(segment_url).path.split("/")
+        base = media.MEDIA_PUBLIC_URL
+        assert http_get(f"{base}/hls/{sid}/{rung}/{segment}")[0] == 403  # no token
+        assert http_get(f"{base}/hls/{'A' * 22}/{expires}/{sid}/{rung}/{segment}")[0] == 403  # forged
+        other = stream_factory(artist=artist, scheduled_start_time=_soon())
+        others_token = secure_link_token(f"/{other.id}/{rung}", int(expires))
+        assert http_get(f"{base}/hls/{others_token}/{expires}/{sid}/{rung}/{segment}")[0] == 403
+        assert http_get(f"{base}/hls/{token}/{expires}/{sid}/720p/index.m3u8")[0] == 403  # bound to its rendition
+        past = int(timezone.now().timestamp()) - 10
+        expired = secure_link_token(f"/{sid}/{rung}", past)
+        assert http_get(f"{base}/hls/{expired}/{past}/{sid}/{rung}/{segment}")[0] == 410
+
+        health = client_for(artist).get(f"/api/livestreams/{stream.id}/health")
+        assert health.status_code == 200, health.content
+        data = health.json()
+        assert data["publishing"] is True
+        assert data["ingest"]["resolution"] == "1280x720"
+        assert data["ingest"]["fps"] == 30
+        assert data["ingest"]["videoCodec"] == "H264" and data["ingest"]["audioCodec"] == "AAC"
+        assert data["ingest"]["bitrateKbps"] > 0 and data["ingest"]["uptimeSeconds"] > 0
+        assert data["ingest"]["keyframeIntervalSeconds"] == pytest.approx(2.0, abs=0.2)  # -g 60 at 30 fps
+        assert [r["name"] for r in data["renditions"]] == ["360p", "720p"]
+        assert watcher.get(f"/api/livestreams/{stream.id}/health").status_code == 403
+
+        capped = client_for(artist).post(f"/api/livestreams/{stream.id}/adapt-quality", {"maxQuality": "low"})
+        assert capped.status_code == 200 and capped.json()["qualityCap"] == "low"
+        assert sorted(_variants(_master(watcher, stream))) == ["360p"]
+
+        # Ending it on the platform disconnects the encoder.
+        ended = client_for(artist).post(f"/api/livestreams/{stream.id}/end")
+        assert ended.status_code == 200 and ended.json()["status"] == "ended"
+        assert encoder.wait(timeout=15) != 0
+    finally:
+        encoder.kill()
+        encoder.wait()
+    assert watcher.get(f"/api/livestreams/{stream.id}/playback").status_code == 409
+    hls = Path(media.RUN_DIR) / "hls" / str(stream.id)
+    wait_for(lambda: not hls.exists(), timeout=RECONNECT_WINDOW + 15, message="the live HLS files to go")
+
+
+def test_reconnect_keeps_one_live_stream_and_one_recording_with_replay_for_ticket_holders(
+    media, client_for, artist, viewer
+):
+    stream = stream_factory(
+        artist=artist,
+        scheduled_start_time=_soon(),
+        is_pay_per_view=True,
+        is_recording_enabled=True,
+        max_quality="low",
+    )
+    first = publisher(media, stream.stream_key, seconds=4)
+    assert first.wait(timeout=30) == 0
+    assert _status(stream) == "live"
+    # The encoder comes back within the window, and stays longer than the window.
+    second = publisher(media, stream.stream_key, seconds=5)
+    try:
+        master = wait_for(lambda: _master(client_for(artist), stream), timeout=30, message="the master playlist")
+        assert sorted(_variants(master)) == ["360p"]  # maxQuality low: the ladder stops at 360p
+        assert second.wait(timeout=30) == 0
+    finally:
+        second.kill()
+        second.wait()
+    assert _status(stream) == "live", "a reconnect within the window must keep the stream live"
+    wait_for(lambda: _status(stream) == "ended", timeout=RECONNECT_WINDOW + 15, message="the stream to end")
+
+    recording = wait_for(
+        lambda: LiveStreamRecording.objects.filter(stream=stream, status__in=["ready", "failed"]).first(),
+        timeout=60,
+        message="the recording to finalize",
+    )
+    assert recording.status == "ready", recording.error
+    assert LiveStreamRecording.objects.filter(stream=stream).count() == 1
+    stored = Path(media.MEDIA_ROOT) / recording.file.name
+    assert ffprobe_duration(stored) == pytest.approx(9.0, abs=1.0)
+    assert recording.duration_seconds == pytest.approx(9.0, abs=1.0)
+    assert (recording.width, recording.height) == (1280, 720)
+    assert list((Path(media.RUN_DIR) / "recordings").glob("*.flv")) == []  # sources gone once verified
+
+    # Replay follows tickets: no ticket, no URL; a paid ticket, a signed URL nginx serves.
+    watcher = client_for(viewer)
+    listed = watcher.get(f"/api/livestreams/{stream.id}/recordings").json()
+    assert [(r["id"], r["status"], r["url"], r["thumbnailUrl"]) for r in listed] == [
+        (str(recording.id), "ready", None, None)
+    ]
+    assert watcher.get(f"/api/livestreams/{stream.id}/playback").status_code == 402
+    LiveStreamPayment.objects.create(
+        stream=stream, user=viewer, amount=stream.ticket_price, currency="usd", status="paid", paid_at=timezone.now()
+    )
+    listed = watcher.get(f"/api/livestreams/{stream.id}/recordings").json()
+    assert (
+        listed[0]["sizeBytes"] == stored.stat().st_size and listed[0]["durationSeconds"] == recording.duration_seconds
+    )
+    status, body = http_get(listed[0]["url"])
+    assert status == 200 and len(body) == stored.stat().st_size and body[4:8] == b"ftyp"
+    status, body = http_get(listed[0]["thumbnailUrl"])
+    assert status == 200 and body[:2] == b"\xff\xd8"  # a JPEG
+    tampered = listed[0]["url"].replace(".mp4", "x.mp4")
+    assert http_get(tampered)[0] == 403
