@@ -5,6 +5,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import MeView, RegisterView, TokenView
+from chat.api import chat_url_patterns
 from streams.api import LiveStreamViewSet
 
 from .api import OptionalSlashRouter
@@ -19,6 +20,7 @@ api_patterns = [
     re_path(r"^auth/me/?$", MeView.as_view(), name="auth-me"),
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^docs/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="docs"),
+    *chat_url_patterns(),
     path("", include(router.urls)),
 ]
 

@@ -146,3 +146,11 @@ def stream_key_rotate(*, stream_id) -> LiveStream:
     stream.save(update_fields=["stream_key", "updated_at"])
     logger.info("stream %s: key rotated", stream.id)
     return stream
+
+
+def stream_peak_viewers_record(*, stream_id, viewers: int) -> bool:
+    """Raise the stream's peak concurrent viewers to `viewers` if that is a new peak (never lowers it)."""
+    updated = LiveStream.objects.filter(pk=stream_id, peak_viewers__lt=viewers).update(peak_viewers=viewers)
+    if updated:
+        logger.debug("stream %s reached %s concurrent viewers", stream_id, viewers)
+    return bool(updated)
