@@ -44,8 +44,8 @@ class Client:
             assert frame["event"] == event, frame
             return frame["data"]
 
-    async def expect_error(self, code: str, timeout: float = 3) -> dict:
-        data = await self.expect("error", timeout)
+    async def expect_error(self, code: str, timeout: float = 3, skip=SKIPPED) -> dict:
+        data = await self.expect("error", timeout, skip)
         assert data["code"] == code, data
         return data
 

@@ -145,7 +145,9 @@ async def test_bad_frames_get_errors_and_the_connection_stays_usable(ws, live_st
     await client.join(live_stream)
     await client.send("sendChatMessage", {"streamId": str(live_stream.id), "message": ["a"]})
     await client.expect_error("bad_request")
-    await client.send("sendChatMessage", {"streamId": str(live_stream.id), "message": "ok", "clientMessageId": "x" * 65})
+    await client.send(
+        "sendChatMessage", {"streamId": str(live_stream.id), "message": "ok", "clientMessageId": "x" * 65}
+    )
     await client.expect_error("bad_request")
     await client.send("dance", {})
     error = await client.expect_error("unknown_event")
