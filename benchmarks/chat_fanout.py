@@ -161,20 +161,21 @@ async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args) -> d
             while json.loads(await websocket.recv())["event"] != "joinedStream":
                 pass
         joined.append(websocket)
-        last_seq = -1
+        last_id = -1
         try:
             async for text in websocket:
                 if '"newChatMessage"' not in text:
                     continue
-                message = json.loads(text)["data"]["message"]
-                seq, sent = message.split(" ")
-                seq = int(seq)
+                data = json.loads(text)["data"]
+                _, sent = data["message"].split(" ")
                 now = time.perf_counter()
                 if index % 10 == 0:  # sample latencies from a tenth of the viewers
                     latencies.append(now - float(sent))
-                if seq < last_seq:
+                # Every viewer must see the room's messages in the order the server assigned them.
+                message_id = data.get("id", 0)
+                if message_id < last_id:
                     out_of_order += 1
-                last_seq = seq
+                last_id = message_id
                 received[index] += 1
                 delivered += 1
                 last_delivery = now

@@ -79,10 +79,10 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
     async def connect(self):
         self.user = self.scope["user"]
         self.connection_id = uuid.uuid4().hex
-        self.joined: dict[str, str | None] = {}  # stream id -> viewer-registry member (None: exempt)
+        # stream id -> (the hub of the room, viewer-registry member or None when exempt)
+        self.joined: dict[str, tuple] = {}
         self.frames: collections.deque = collections.deque()
         self.events: collections.deque = collections.deque()
-        self.hub = hub_get()
         await self.accept()
         logger.debug("websocket %s connected (%s)", self.connection_id, self.scope.get("auth_method"))
 
@@ -159,28 +159,29 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         return f"{viewer}|{self.connection_id}"
 
     async def _leave(self, stream_id: str) -> None:
-        member = self.joined.pop(stream_id, None)
+        hub, member = self.joined.pop(stream_id)
         if member is not None:
-            await self.hub.viewer_remove(stream_id, member)
-        await self.hub.room_leave(stream_id, self)
+            await hub.viewer_remove(stream_id, member)
+        await hub.room_leave(stream_id, self)
 
     # Client events --------------------------------------------------------------------------------
     async def join_stream(self, data: dict) -> None:
         stream_id = self._stream_id(data)
         stream, exempt, slow_mode_seconds = await _join_check(self.user, stream_id)
         if stream_id not in self.joined:
+            hub = hub_get()
             member = None if exempt else self._viewer_member()
             if member is not None:
-                count = await self.hub.viewer_add(stream_id, member, stream.max_viewers)
+                count = await hub.viewer_add(stream_id, member, stream.max_viewers)
                 if count is None:
                     raise ApplicationError("This stream has reached its maximum number of viewers.", code="stream_full")
-            self.joined[stream_id] = member
-            await self.hub.room_join(stream_id, self)
+            self.joined[stream_id] = (hub, member)
+            await hub.room_join(stream_id, self)
         await self.send_event(
             "joinedStream",
             {
                 "streamId": stream_id,
-                "viewerCount": await self.hub.viewer_count(stream_id),
+                "viewerCount": await self.joined[stream_id][0].viewer_count(stream_id),
                 "status": stream.status,
                 "isChatEnabled": stream.is_chat_enabled,
                 "slowModeSeconds": slow_mode_seconds,

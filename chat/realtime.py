@@ -179,12 +179,13 @@ class Hub:
         self.pubsub = self.redis.pubsub() if self.redis else None
         self.queue: asyncio.Queue | None = None if self.redis else asyncio.Queue()
         self.tasks: list[asyncio.Task] = []
+        self.stopped = False
 
     # Rooms ---------------------------------------------------------------------------------------
     async def room_join(self, stream_id: str, connection) -> None:
         """Add a local connection to a stream's room; returns once frames of that room reach it."""
         if stream_id not in self.rooms:
-            self.rooms[stream_id] = set()
+            self.rooms[stream_id] = {connection}
             self.ready[stream_id] = ready = asyncio.Event()
             self._start()
             if self.pubsub is not None:
@@ -248,8 +249,13 @@ class Hub:
         self.tasks = [self.loop.create_task(reader), self.loop.create_task(self._heartbeat())]
 
     async def _maybe_stop(self) -> None:
-        if self.rooms or self.flush_tasks or self.members:
+        """Stop an idle hub (no rooms, viewers or pending updates); the next join starts a new one."""
+        if self.stopped or self.rooms or self.flush_tasks or self.members:
             return
+        # Decided without awaiting: from here on hub_get() hands out a new hub.
+        self.stopped = True
+        if _hubs.get(self.loop) is self:
+            del _hubs[self.loop]
         tasks, self.tasks = self.tasks, []
         for task in tasks:
             task.cancel()
@@ -258,8 +264,6 @@ class Hub:
                 await task
             except (asyncio.CancelledError, Exception):
                 pass
-        if _hubs.get(self.loop) is self:
-            del _hubs[self.loop]
         if self.pubsub is not None:
             await self.pubsub.aclose()
             await self.redis.aclose()
@@ -294,47 +298,58 @@ class Hub:
 
     async def viewer_add(self, stream_id: str, member: str, limit: int | None) -> int | None:
         """Register a viewer's connection; None when the stream is full. Returns the viewer count."""
+        # Registered before the first await, so this hub cannot go idle and stop meanwhile.
+        self.members.setdefault(stream_id, set()).add(member)
         viewer = member.split("|", 1)[0]
         now = now_ms()
         if self.redis is not None:
-            count = await self.redis.eval(
-                _VIEWER_ADD_LUA,
-                1,
-                VIEWERS_PREFIX + stream_id,
-                now,
-                now + self._ttl_ms(),
-                member,
-                viewer,
-                limit or 0,
-                self._ttl_ms() * 2,
-            )
+            try:
+                count = await self.redis.eval(
+                    _VIEWER_ADD_LUA,
+                    1,
+                    VIEWERS_PREFIX + stream_id,
+                    now,
+                    now + self._ttl_ms(),
+                    member,
+                    viewer,
+                    limit or 0,
+                    self._ttl_ms() * 2,
+                )
+            except BaseException:
+                self._member_forget(stream_id, member)
+                raise
             count = int(count)
-            if count < 0:
-                return None
         else:
             viewers = _local_viewers.setdefault(stream_id, {})
             for key in [key for key, expiry in viewers.items() if expiry <= now]:
                 del viewers[key]
             distinct = {key.split("|", 1)[0] for key in viewers}
             if viewer not in distinct and limit and len(distinct) >= limit:
-                return None
-            viewers[member] = now + self._ttl_ms()
-            count = len(distinct | {viewer})
-        self.members.setdefault(stream_id, set()).add(member)
+                count = -1
+            else:
+                viewers[member] = now + self._ttl_ms()
+                count = len(distinct | {viewer})
+        if count < 0:
+            self._member_forget(stream_id, member)
+            await self._maybe_stop()
+            return None
         self._start()
         self.count_changed(stream_id)
         return count
+
+    def _member_forget(self, stream_id: str, member: str) -> None:
+        local = self.members.get(stream_id)
+        if local is not None:
+            local.discard(member)
+            if not local:
+                del self.members[stream_id]
 
     async def viewer_remove(self, stream_id: str, member: str) -> None:
         if self.redis is not None:
             await self.redis.zrem(VIEWERS_PREFIX + stream_id, member)
         else:
             _local_viewers.get(stream_id, {}).pop(member, None)
-        local = self.members.get(stream_id)
-        if local is not None:
-            local.discard(member)
-            if not local:
-                del self.members[stream_id]
+        self._member_forget(stream_id, member)
         self.count_changed(stream_id)
 
     async def viewer_count(self, stream_id: str) -> int:
@@ -364,7 +379,7 @@ class Hub:
                             viewers[member] = expiry
             except Exception:
                 logger.exception("viewer heartbeat failed")
-            for stream_id in list(self.rooms):
+            for stream_id in list(self.members):
                 self.count_changed(stream_id)
 
     # viewerCountUpdate, coalesced ------------------------------------------------------------------
