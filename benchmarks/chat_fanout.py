@@ -140,7 +140,16 @@ print(json.dumps({{"stream": str(stream.id), "senders": [token_for(u) for u in s
 
 
 # --- The client ---------------------------------------------------------------------------------
-async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args) -> dict:
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), to compare servers' cost per delivery."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args, server_cpu) -> dict:
     import websockets
 
     total_messages = int(args.rate * args.seconds)
@@ -203,6 +212,7 @@ async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args) -> d
         await websocket.send(join)
     await asyncio.sleep(1.5)  # let join storms' count updates settle
 
+    cpu_before, client_cpu_before = server_cpu(), time.process_time()
     started = time.perf_counter()
     for seq in range(total_messages):
         target = started + seq / args.rate
@@ -217,6 +227,8 @@ async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args) -> d
     except TimeoutError:
         pass
     elapsed = max(last_delivery, started) - started
+    server_cpu_s = server_cpu() - cpu_before
+    client_cpu_s = time.process_time() - client_cpu_before
     for websocket in joined + senders:
         await websocket.close()
     for task in tasks:
@@ -234,6 +246,9 @@ async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args) -> d
         "p50_ms": round(1000 * statistics.median(latencies)) if latencies else None,
         "p99_ms": round(1000 * latencies[int(len(latencies) * 0.99) - 1]) if latencies else None,
         "out_of_order": out_of_order,
+        "server_cpu_s": round(server_cpu_s, 1),
+        "server_cpu_us_per_delivery": round(1e6 * server_cpu_s / delivered, 1) if delivered else None,
+        "client_cpu_s": round(client_cpu_s, 1),
     }
 
 
@@ -246,6 +261,8 @@ def measure(name: str, args, env: dict) -> dict:
         setup = platform_prepare(env, args.senders)
         app = "livestream_site.asgi:application" if name == "ours" else "benchmarks.chat_fanout:tutorial"
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
+        if os.environ.get("BENCH_PROFILE"):  # a cProfile dump of the server, to see where its time goes
+            command[1:1] = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for_port(port, server)
@@ -257,7 +274,9 @@ def measure(name: str, args, env: dict) -> dict:
         def sender_url(index):
             return base + (f"?token={setup['senders'][index]}" if setup["senders"] else "")
 
-        result = asyncio.run(run_clients(viewer_url, sender_url, setup["stream"], args))
+        result = asyncio.run(
+            run_clients(viewer_url, sender_url, setup["stream"], args, lambda: process_cpu_seconds(server.pid))
+        )
     finally:
         server.send_signal(signal.SIGTERM)
         try:

@@ -73,5 +73,19 @@ class _TokenOrSessionGuard:
         return await self.app(scope, receive, send)
 
 
+class _KeepServerSend:
+    """Keep the server's own `send` in the scope: room fan-out writes frames through it directly.
+
+    The session middleware wraps `send` only to save sessions on HTTP responses; skipping that
+    wrapper for room frames saves a coroutine and two lazy-object lookups per viewer per message.
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        return await self.app(dict(scope, server_send=send), receive, send)
+
+
 def LiveStreamAuthStack(app):
-    return AuthMiddlewareStack(_TokenOrSessionGuard(app))
+    return _KeepServerSend(AuthMiddlewareStack(_TokenOrSessionGuard(app)))

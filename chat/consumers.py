@@ -78,6 +78,8 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
 
     async def connect(self):
         self.user = self.scope["user"]
+        # Room frames go straight to the server (see chat.auth._KeepServerSend).
+        self.server_send = self.scope.get("server_send") or self.base_send
         self.connection_id = uuid.uuid4().hex
         # stream id -> (the hub of the room, viewer-registry member or None when exempt)
         self.joined: dict[str, tuple] = {}

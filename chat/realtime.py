@@ -238,7 +238,7 @@ class Hub:
         message = {"type": "websocket.send", "text": text}
         for connection in list(connections):
             try:
-                await connection.base_send(message)
+                await connection.server_send(message)
             except Exception:  # a closing socket must not stop the others' delivery
                 logger.debug("could not deliver to a connection of %s", stream_id, exc_info=True)
 
