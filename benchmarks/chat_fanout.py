@@ -4,6 +4,7 @@ Servers measured in the same run, each in its own process:
   baseline  a minimal broadcast server written with the `websockets` library (no storage, no Redis)
   ours      the platform (daphne, ws/livestream/): messages stored, then fanned out through Redis
             (one subscription per stream per process, frame encoded once)
+  raw-daphne  (optional) a raw ASGI broadcast app under daphne: what daphne's own write path costs
   tutorial  (optional) the Channels tutorial's design on the same daphne: one group_send per message
 
 Usage:
@@ -90,9 +91,42 @@ def tutorial_application():
     return ProtocolTypeRouter({"websocket": URLRouter([re_path(r"^ws/livestream/?$", TutorialConsumer.as_asgi())])})
 
 
-def __getattr__(name):  # daphne imports benchmarks.chat_fanout:tutorial
+def raw_application():
+    """A raw ASGI broadcast app (no Channels, no storage): the floor of what daphne itself costs."""
+    connections: set = set()
+    sequence = 0
+
+    async def app(scope, receive, send):
+        nonlocal sequence
+        if scope["type"] != "websocket":
+            return
+        while True:
+            message = await receive()
+            if message["type"] == "websocket.connect":
+                await send({"type": "websocket.accept"})
+                connections.add(send)
+            elif message["type"] == "websocket.disconnect":
+                connections.discard(send)
+                return
+            else:
+                frame = json.loads(message["text"])
+                if frame["event"] == "joinStream":
+                    await send({"type": "websocket.send", "text": json.dumps({"event": "joinedStream", "data": {}})})
+                elif frame["event"] == "sendChatMessage":
+                    sequence += 1
+                    data = {"id": sequence, "message": frame["data"]["message"]}
+                    out = {"type": "websocket.send", "text": json.dumps({"event": "newChatMessage", "data": data})}
+                    for connection in list(connections):
+                        await connection(out)
+
+    return app
+
+
+def __getattr__(name):  # daphne imports benchmarks.chat_fanout:tutorial or :raw
     if name == "tutorial":
         return tutorial_application()
+    if name == "raw":
+        return raw_application()
     raise AttributeError(name)
 
 
@@ -258,8 +292,13 @@ def measure(name: str, args, env: dict) -> dict:
     if name == "baseline":
         command = [sys.executable, __file__, "--serve-baseline", str(port)]
     else:
-        setup = platform_prepare(env, args.senders)
-        app = "livestream_site.asgi:application" if name == "ours" else "benchmarks.chat_fanout:tutorial"
+        if name != "raw-daphne":
+            setup = platform_prepare(env, args.senders)
+        app = {
+            "ours": "livestream_site.asgi:application",
+            "tutorial": "benchmarks.chat_fanout:tutorial",
+            "raw-daphne": "benchmarks.chat_fanout:raw",
+        }[name]
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
         if os.environ.get("BENCH_PROFILE"):  # a cProfile dump of the server, to see where its time goes
             command[1:1] = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
