@@ -170,7 +170,8 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
     async def join_stream(self, data: dict) -> None:
         stream_id = self._stream_id(data)
         stream, exempt, slow_mode_seconds = await _join_check(self.user, stream_id)
-        if stream_id not in self.joined:
+        newly_joined = stream_id not in self.joined
+        if newly_joined:
             hub = hub_get()
             member = None if exempt else self._viewer_member()
             if member is not None:
@@ -189,6 +190,9 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
                 "slowModeSeconds": slow_mode_seconds,
             },
         )
+        hub, member = self.joined[stream_id]
+        if newly_joined and member is not None:
+            hub.count_changed(stream_id)
 
     async def leave_stream(self, data: dict) -> None:
         stream_id = self._joined_stream_id(data)

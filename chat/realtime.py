@@ -297,7 +297,10 @@ class Hub:
         return int(settings.VIEWER_TTL_SECONDS * 1000)
 
     async def viewer_add(self, stream_id: str, member: str, limit: int | None) -> int | None:
-        """Register a viewer's connection; None when the stream is full. Returns the viewer count."""
+        """Register a viewer's connection; None when the stream is full. Returns the viewer count.
+
+        The caller announces the change with count_changed() once the viewer has its joinedStream.
+        """
         # Registered before the first await, so this hub cannot go idle and stop meanwhile.
         self.members.setdefault(stream_id, set()).add(member)
         viewer = member.split("|", 1)[0]
@@ -334,7 +337,6 @@ class Hub:
             await self._maybe_stop()
             return None
         self._start()
-        self.count_changed(stream_id)
         return count
 
     def _member_forget(self, stream_id: str, member: str) -> None:
