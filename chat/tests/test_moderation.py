@@ -132,3 +132,29 @@ async def test_blocked_terms_per_stream_and_site_wide(ws, live_stream, viewer, a
     assert (await fan.expect("newChatMessage"))["message"].startswith("spoilers")
     await host.send("updateChatSettings", {"streamId": str(live_stream.id), "blockedTerms": "leak"})
     await host.expect_error("bad_request")
+
+
+async def test_only_the_artist_or_staff_ban_a_moderator_and_messages_belong_to_their_stream(
+    ws, live_stream, make_stream, viewer, artist
+):
+    other_stream = await database_sync_to_async(make_stream)(status="live")
+    moderator, second_moderator = [await database_sync_to_async(UserFactory)() for _ in range(2)]
+    for user in (moderator, second_moderator):
+        await database_sync_to_async(services.chat_moderator_add)(
+            stream_id=live_stream.id, user_id=user.id, by_user=artist
+        )
+    mod = await ws(moderator)
+    await mod.send("banUser", {"streamId": str(live_stream.id), "userId": second_moderator.id})
+    await mod.expect_error("forbidden")
+    # A moderator of one stream is nobody in another.
+    await mod.send("banUser", {"streamId": str(other_stream.id), "userId": viewer.id})
+    await mod.expect_error("forbidden")
+    fan = await ws(viewer)
+    await fan.join(other_stream)
+    await fan.send("sendChatMessage", {"streamId": str(other_stream.id), "message": "elsewhere"})
+    message_id = (await fan.expect("newChatMessage"))["id"]
+    await mod.send("deleteChatMessage", {"streamId": str(live_stream.id), "messageId": message_id})
+    await mod.expect_error("not_found")
+    host = await ws(artist)
+    await host.send("banUser", {"streamId": str(live_stream.id), "userId": second_moderator.id, "durationSeconds": 1})
+    assert (await host.expect("moderationApplied"))["userId"] == second_moderator.id
