@@ -171,6 +171,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         stream_id = self._stream_id(data)
         stream, exempt, slow_mode_seconds = await _join_check(self.user, stream_id)
         newly_joined = stream_id not in self.joined
+        count = None
         if newly_joined:
             hub = hub_get()
             member = None if exempt else self._viewer_member()
@@ -180,11 +181,13 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
                     raise ApplicationError("This stream has reached its maximum number of viewers.", code="stream_full")
             self.joined[stream_id] = (hub, member)
             await hub.room_join(stream_id, self)
+        if count is None:
+            count = await self.joined[stream_id][0].viewer_count(stream_id)
         await self.send_event(
             "joinedStream",
             {
                 "streamId": stream_id,
-                "viewerCount": await self.joined[stream_id][0].viewer_count(stream_id),
+                "viewerCount": count,
                 "status": stream.status,
                 "isChatEnabled": stream.is_chat_enabled,
                 "slowModeSeconds": slow_mode_seconds,
