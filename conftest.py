@@ -1,5 +1,7 @@
 """Fixtures shared by every app's tests: API clients for each role."""
 
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -42,3 +44,19 @@ def other_artist(db):
 @pytest.fixture
 def staff(db):
     return StaffFactory()
+
+
+@pytest.fixture
+def room_frames(monkeypatch):
+    """Every frame handed to the stream rooms' transport (decoded), in order; still delivered as usual."""
+    from chat import realtime
+
+    frames: list[dict] = []
+    deliver = realtime.room_publish
+
+    def recording(stream_id, text):
+        frames.append({"roomId": str(stream_id), **json.loads(text)})
+        deliver(stream_id, text)
+
+    monkeypatch.setattr(realtime, "room_publish", recording)
+    return frames

@@ -8,12 +8,19 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livestream_site.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-websocket_urlpatterns: list = []  # the realtime issue adds ws/livestream/
+from chat.auth import LiveStreamAuthStack  # noqa: E402
+from chat.consumers import LiveStreamConsumer  # noqa: E402
+
+websocket_urlpatterns: list = [
+    re_path(r"^ws/livestream/?$", LiveStreamConsumer.as_asgi()),
+]
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": URLRouter(websocket_urlpatterns),
+        # Session-cookie connections are checked against allowed Origins inside LiveStreamAuthStack.
+        "websocket": LiveStreamAuthStack(URLRouter(websocket_urlpatterns)),
     }
 )

@@ -2,15 +2,19 @@
 
 import logging
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 logger = logging.getLogger(__name__)
 
 
-def stream_group_name(stream_id) -> str:
-    return f"stream.{stream_id}"
+def stream_event_send_now(*, stream_id, event: str, data: dict) -> None:
+    """Send `event` to the stream's room in every server process, encoded once, right now."""
+    from chat.realtime import frame_encode, room_publish
+
+    try:
+        room_publish(stream_id, frame_encode(event, data))
+    except Exception:  # an unreachable Redis must not undo a committed change
+        logger.exception("could not send %s for stream %s", event, stream_id)
 
 
 def stream_event_send_on_commit(*, stream_id, event: str, data: dict) -> None:
@@ -18,16 +22,4 @@ def stream_event_send_on_commit(*, stream_id, event: str, data: dict) -> None:
 
     Nothing private may go into `data`: every member of the room receives it.
     """
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(layer.group_send)(
-                stream_group_name(stream_id), {"type": "stream.event", "event": event, "data": data}
-            )
-        except Exception:  # an unreachable channel layer must not undo a committed change
-            logger.exception("could not send %s for stream %s", event, stream_id)
-
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: stream_event_send_now(stream_id=stream_id, event=event, data=data))

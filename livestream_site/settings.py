@@ -200,6 +200,18 @@ if not DEBUG and STRIPE_SECRET_KEY and not STRIPE_WEBHOOK_SECRET:
 if not 0 <= PLATFORM_FEE_PERCENT <= 100:
     raise ImproperlyConfigured("PLATFORM_FEE_PERCENT must be between 0 and 100")
 
+# --- Real-time (WebSocket chat and viewer counts) --------------------------------------------
+CHAT_RATE_LIMIT_MESSAGES = env.int("CHAT_RATE_LIMIT_MESSAGES", default=5)
+CHAT_RATE_LIMIT_SECONDS = env.float("CHAT_RATE_LIMIT_SECONDS", default=10.0)
+WS_EVENT_RATE_LIMIT = env.int("WS_EVENT_RATE_LIMIT", default=30)
+WS_EVENT_RATE_SECONDS = env.float("WS_EVENT_RATE_SECONDS", default=10.0)
+WS_FLOOD_LIMIT = env.int("WS_FLOOD_LIMIT", default=100)
+WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16384)
+WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
+VIEWER_TTL_SECONDS = env.float("VIEWER_TTL_SECONDS", default=30.0)
+VIEWER_HEARTBEAT_SECONDS = env.float("VIEWER_HEARTBEAT_SECONDS", default=10.0)
+VIEWER_COUNT_INTERVAL_SECONDS = env.float("VIEWER_COUNT_INTERVAL_SECONDS", default=1.0)
+
 # --- Internationalisation, static files -------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

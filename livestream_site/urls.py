@@ -6,6 +6,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts.api import MeView, RegisterView, TokenView
+from chat.api import chat_url_patterns
 from payments.api import PaymentConfirmView, StreamAccessView, StreamPaymentView, StreamRevenueView, stripe_webhook
 from streams.api import LiveStreamViewSet
 from streams.views import dashboard_page, stream_list_page, stream_page
@@ -27,6 +28,7 @@ api_patterns = [
     re_path(r"^livestreams/(?P<pk>[^/]+)/revenue/?$", StreamRevenueView.as_view(), name="livestream-revenue"),
     re_path(r"^payments/confirm/?$", PaymentConfirmView.as_view(), name="payments-confirm"),
     re_path(r"^payments/webhook/?$", stripe_webhook, name="payments-webhook"),
+    *chat_url_patterns(),
     path("", include(router.urls)),
 ]
 

@@ -46,7 +46,22 @@ def not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
-CHECKS = {"database": _check_database, "cache": _check_cache, "channelLayer": _check_channel_layer}
+def _check_realtime() -> str:
+    """The stream rooms' fan-out: Redis pub/sub across processes, or in-process without REDIS_URL."""
+    from chat.realtime import redis_sync
+
+    client = redis_sync()
+    if client is None:
+        return "ok"
+    return "ok" if client.ping() else "error: no answer from Redis"
+
+
+CHECKS = {
+    "database": _check_database,
+    "cache": _check_cache,
+    "channelLayer": _check_channel_layer,
+    "realtime": _check_realtime,
+}
 
 
 def healthz(request):

@@ -180,3 +180,11 @@ def stream_quality_adapt(*, stream_id, max_quality: str) -> LiveStream:
         logger.info("stream %s: quality cap %s", stream.id, cap or "lifted")
         _stream_updated_event(stream)
     return stream
+
+
+def stream_peak_viewers_record(*, stream_id, viewers: int) -> bool:
+    """Raise the stream's peak concurrent viewers to `viewers` if that is a new peak (never lowers it)."""
+    updated = LiveStream.objects.filter(pk=stream_id, peak_viewers__lt=viewers).update(peak_viewers=viewers)
+    if updated:
+        logger.debug("stream %s reached %s concurrent viewers", stream_id, viewers)
+    return bool(updated)

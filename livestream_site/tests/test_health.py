@@ -9,7 +9,13 @@ pytestmark = pytest.mark.django_db
 def test_healthz_reports_every_component(path, anon_client):
     response = anon_client.get(path)
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok", "cache": "ok", "channelLayer": "ok"}
+    assert response.json() == {
+        "status": "ok",
+        "database": "ok",
+        "cache": "ok",
+        "channelLayer": "ok",
+        "realtime": "ok",
+    }
 
 
 def test_healthz_reports_a_broken_cache_as_degraded(anon_client, settings):

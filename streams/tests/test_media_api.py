@@ -8,11 +8,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.utils import timezone
 
-from livestream_site.events import stream_group_name
 from payments.models import LiveStreamPayment
 from streams import media_services
 from streams.backends.rtmp import master_token_make, secure_link_token
@@ -76,19 +73,16 @@ def test_callbacks_accept_only_the_media_server(client, artist):
 
 @pytest.mark.django_db
 def test_publish_goes_live_renames_to_the_stream_id_and_tells_viewers(
-    client, artist, django_capture_on_commit_callbacks
+    client, artist, django_capture_on_commit_callbacks, room_frames
 ):
     stream = stream_factory(artist=artist, scheduled_start_time=_soon())
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(stream_group_name(stream.id), channel)
     with django_capture_on_commit_callbacks(execute=True):
         response = _publish(client, stream)
     assert response.status_code == 302
     assert response["Location"] == str(stream.id)  # nginx renames the publish: no key in files or URLs
     assert _status(stream) == "live"
-    message = async_to_sync(layer.receive)(channel)
-    assert message["event"] == "streamUpdate" and message["data"]["status"] == "live"
+    [message] = [frame for frame in room_frames if frame["event"] == "streamUpdate"]
+    assert message["roomId"] == str(stream.id) and message["data"]["status"] == "live"
 
 
 @pytest.mark.django_db
@@ -267,20 +261,19 @@ def test_master_playlist_lists_allowed_renditions_with_signed_urls(client, clien
 
 # --- adapt-quality, health, ingest ---------------------------------------------------------------
 @pytest.mark.django_db
-def test_adapt_quality_caps_lifts_and_tells_viewers(client_for, artist, viewer, django_capture_on_commit_callbacks):
+def test_adapt_quality_caps_lifts_and_tells_viewers(
+    client_for, artist, viewer, django_capture_on_commit_callbacks, room_frames
+):
     stream = stream_factory(artist=artist, scheduled_start_time=_soon(), max_quality="high")
     url = f"/api/livestreams/{stream.id}/adapt-quality"
     assert client_for(viewer).post(url, {"maxQuality": "low"}).status_code == 403
     invalid = client_for(artist).post(url, {"maxQuality": "ultra"})
     assert invalid.status_code == 400 and "maxQuality" in invalid.json()["error"]["fields"]
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(stream_group_name(stream.id), channel)
     with django_capture_on_commit_callbacks(execute=True):
         response = client_for(artist).post(url, {"maxQuality": "medium"})
     assert response.status_code == 200 and response.json()["qualityCap"] == "medium"
-    message = async_to_sync(layer.receive)(channel)
-    assert message["event"] == "streamUpdate" and message["data"]["qualityCap"] == "medium"
+    [message] = [frame for frame in room_frames if frame["event"] == "streamUpdate"]
+    assert message["data"]["qualityCap"] == "medium"
     assert client_for(artist).post(url, {"maxQuality": "high"}).json()["qualityCap"] is None
 
 

@@ -1,0 +1,189 @@
+"""Chat over REST: history, and moderation (delete, bans and timeouts, settings, moderators)."""
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from livestream_site.errors import ApplicationError
+
+from . import services
+from .selectors import (
+    HISTORY_DEFAULT_LIMIT,
+    HISTORY_MAX_LIMIT,
+    chat_bans_list,
+    chat_history,
+    chat_message_public_data,
+    chat_moderation_access,
+    chat_moderators_list,
+    chat_settings_get,
+    stream_watch_access,
+)
+
+
+class HistoryQuery(serializers.Serializer):
+    before = serializers.IntegerField(required=False, min_value=1)
+    limit = serializers.IntegerField(
+        required=False, min_value=1, max_value=HISTORY_MAX_LIMIT, default=HISTORY_DEFAULT_LIMIT
+    )
+
+
+class BanInput(serializers.Serializer):
+    user_id = serializers.IntegerField()
+    duration_seconds = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=services.TIMEOUT_MAX_SECONDS
+    )
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=services.REASON_MAX_LENGTH, default="")
+
+
+class SettingsInput(serializers.Serializer):
+    slow_mode_seconds = serializers.IntegerField(required=False, min_value=0, max_value=services.SLOW_MODE_MAX_SECONDS)
+    blocked_terms = serializers.ListField(
+        child=serializers.CharField(max_length=services.BLOCKED_TERM_MAX_LENGTH, trim_whitespace=True),
+        required=False,
+        max_length=services.BLOCKED_TERMS_MAX,
+    )
+
+
+class UserIdInput(serializers.Serializer):
+    user_id = serializers.IntegerField()
+
+
+def _ban_data(ban) -> dict:
+    return {
+        "user": {"id": ban.user_id, "username": ban.user.username},
+        "reason": ban.reason,
+        "expiresAt": ban.expires_at.isoformat() if ban.expires_at else None,
+        "createdAt": ban.created_at.isoformat(),
+    }
+
+
+def _settings_data(chat_settings) -> dict:
+    return {
+        "streamId": str(chat_settings.stream_id),
+        "slowModeSeconds": chat_settings.slow_mode_seconds,
+        "blockedTerms": chat_settings.blocked_terms,
+    }
+
+
+def _valid(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class ChatHistoryView(APIView):
+    """GET: newest first; `before` (a message id) and `limit` (at most 100) page back in time."""
+
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(parameters=[HistoryQuery], responses=OpenApiTypes.OBJECT)
+    def get(self, request, stream_id):
+        query = _valid(HistoryQuery, request.query_params)
+        stream = stream_watch_access(user=request.user, stream_id=stream_id)
+        messages = chat_history(stream=stream, before=query.get("before"), limit=query["limit"])
+        next_before = messages[-1].id if len(messages) == query["limit"] else None
+        return Response({"results": [chat_message_public_data(m) for m in messages], "nextBefore": next_before})
+
+
+class ChatMessageView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, stream_id, message_id):
+        services.chat_message_delete(stream_id=stream_id, message_id=message_id, by_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChatBansView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, stream_id):
+        stream = chat_moderation_access(user=request.user, stream_id=stream_id)
+        return Response({"results": [_ban_data(ban) for ban in chat_bans_list(stream=stream)]})
+
+    @extend_schema(request=BanInput, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, stream_id):
+        data = _valid(BanInput, request.data)
+        ban = services.chat_ban_create(stream_id=stream_id, by_user=request.user, **data)
+        ban.user  # noqa: B018 - loaded for the response
+        return Response(_ban_data(ban), status=status.HTTP_201_CREATED)
+
+
+class ChatBanView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, stream_id, user_id):
+        services.chat_ban_remove(stream_id=stream_id, user_id=user_id, by_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChatSettingsView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, stream_id):
+        stream = chat_moderation_access(user=request.user, stream_id=stream_id)
+        return Response(_settings_data(chat_settings_get(stream=stream)))
+
+    @extend_schema(request=SettingsInput, responses=OpenApiTypes.OBJECT)
+    def patch(self, request, stream_id):
+        data = _valid(SettingsInput, request.data)
+        if not data:
+            raise ApplicationError(
+                "Send slowModeSeconds and/or blockedTerms.", fields={"slow_mode_seconds": ["Required."]}
+            )
+        chat_settings = services.chat_settings_update(stream_id=stream_id, by_user=request.user, **data)
+        return Response(_settings_data(chat_settings))
+
+
+class ChatModeratorsView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def get(self, request, stream_id):
+        stream = chat_moderation_access(user=request.user, stream_id=stream_id)
+        return Response(
+            {"results": [{"id": m.user_id, "username": m.user.username} for m in chat_moderators_list(stream=stream)]}
+        )
+
+    @extend_schema(request=UserIdInput, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, stream_id):
+        data = _valid(UserIdInput, request.data)
+        moderator = services.chat_moderator_add(stream_id=stream_id, user_id=data["user_id"], by_user=request.user)
+        return Response({"id": moderator.user_id, "username": moderator.user.username}, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=UserIdInput, responses={204: None}, operation_id="livestreamsChatModeratorsRemoveByBody")
+    def delete(self, request, stream_id):
+        user_id = _valid(UserIdInput, request.data)["user_id"]
+        services.chat_moderator_remove(stream_id=stream_id, user_id=user_id, by_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ChatModeratorView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, stream_id, user_id):
+        services.chat_moderator_remove(stream_id=stream_id, user_id=user_id, by_user=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+_STREAM = r"^livestreams/(?P<stream_id>[^/]+)/chat"
+
+
+def chat_url_patterns() -> list:
+    from django.urls import re_path
+
+    return [
+        re_path(_STREAM + r"/?$", ChatHistoryView.as_view(), name="chat-history"),
+        re_path(_STREAM + r"/bans/?$", ChatBansView.as_view(), name="chat-bans"),
+        re_path(_STREAM + r"/bans/(?P<user_id>[^/]+)/?$", ChatBanView.as_view(), name="chat-ban"),
+        re_path(_STREAM + r"/settings/?$", ChatSettingsView.as_view(), name="chat-settings"),
+        re_path(_STREAM + r"/moderators/?$", ChatModeratorsView.as_view(), name="chat-moderators"),
+        re_path(_STREAM + r"/moderators/(?P<user_id>[^/]+)/?$", ChatModeratorView.as_view(), name="chat-moderator"),
+        re_path(_STREAM + r"/(?P<message_id>[0-9]+)/?$", ChatMessageView.as_view(), name="chat-message"),
+    ]

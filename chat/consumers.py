@@ -1,0 +1,295 @@
+"""The ws/livestream/ consumer: frames {"event", "data"} translated to access checks and chat services."""
+
+import collections
+import json
+import logging
+import math
+import time
+import uuid
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from livestream_site.errors import ApplicationError
+
+from . import services
+from .realtime import frame_encode, hub_get
+from .selectors import chat_settings_get, stream_is_exempt, stream_watch_access
+
+logger = logging.getLogger(__name__)
+
+# Close code for a connection that keeps flooding after being told it is rate limited.
+CLOSE_FLOODING = 4008
+
+ERROR_CODES = (
+    "not_found",
+    "forbidden",
+    "payment_required",
+    "stream_full",
+    "not_joined",
+    "chat_disabled",
+    "stream_not_live",
+    "rate_limited",
+    "slow_mode",
+    "banned",
+    "blocked_term",
+    "invalid_message",
+    "bad_request",
+    "unknown_event",
+)
+
+QUALITY_NUMBERS = {
+    "bitrateKbps": (0, 1_000_000),
+    "bufferingEvents": (0, 1_000_000),
+    "bufferingMs": (0, 86_400_000),
+    "droppedFrames": (0, 10_000_000),
+    "latencyMs": (0, 600_000),
+    "fps": (0, 240),
+    "bandwidthKbps": (0, 10_000_000),
+}
+QUALITY_STRINGS = {"quality": 16, "resolution": 16, "player": 64}
+
+
+class BadFrame(ApplicationError):
+    code = "bad_request"
+
+
+def _field(data: dict, name: str, kind, *, required: bool = True):
+    value = data.get(name)
+    if value is None:
+        if required:
+            raise BadFrame(f"{name} is required.", fields={name: ["Required."]})
+        return None
+    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
+        raise BadFrame(f"{name} has the wrong type.", fields={name: ["Wrong type."]})
+    return value
+
+
+@database_sync_to_async
+def _join_check(user, stream_id):
+    stream = stream_watch_access(user=user, stream_id=stream_id)
+    return stream, stream_is_exempt(user=user, stream=stream), chat_settings_get(stream=stream).slow_mode_seconds
+
+
+class LiveStreamConsumer(AsyncWebsocketConsumer):
+    # Rooms go through the process hub, not the channel layer: no per-connection channel is needed.
+    channel_layer_alias = "livestream-consumer-has-no-channel-layer"
+
+    async def connect(self):
+        self.user = self.scope["user"]
+        # Room frames go straight to the server (see chat.auth._KeepServerSend).
+        self.server_send = self.scope.get("server_send") or self.base_send
+        self.connection_id = uuid.uuid4().hex
+        # stream id -> (the hub of the room, viewer-registry member or None when exempt)
+        self.joined: dict[str, tuple] = {}
+        self.frames: collections.deque = collections.deque()
+        self.events: collections.deque = collections.deque()
+        await self.accept()
+        logger.debug("websocket %s connected (%s)", self.connection_id, self.scope.get("auth_method"))
+
+    async def disconnect(self, code):
+        for stream_id in list(self.joined):
+            await self._leave(stream_id)
+        logger.debug("websocket %s disconnected (%s)", self.connection_id, code)
+
+    # Frames ---------------------------------------------------------------------------------------
+    async def send_event(self, event: str, data: dict) -> None:
+        await self.send(text_data=frame_encode(event, data))
+
+    async def send_error(self, code: str, message: str, event=None, **extra) -> None:
+        await self.send_event("error", {"code": code, "message": message, "event": event, **extra})
+
+    def _count(self, hits: collections.deque, limit: int) -> bool:
+        """Record a hit in a sliding window; False when over `limit`."""
+        now = time.monotonic()
+        while hits and hits[0] <= now - settings.WS_EVENT_RATE_SECONDS:
+            hits.popleft()
+        hits.append(now)
+        return len(hits) <= limit
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if not self._count(self.frames, settings.WS_FLOOD_LIMIT):
+            logger.info("websocket %s closed for flooding", self.connection_id)
+            await self.close(code=CLOSE_FLOODING)
+            return
+        event = None
+        try:
+            if text_data is None:
+                raise BadFrame("Frames are JSON text.")
+            if len(text_data) > settings.WS_MAX_FRAME_BYTES or len(text_data.encode()) > settings.WS_MAX_FRAME_BYTES:
+                raise BadFrame(f"Frames are at most {settings.WS_MAX_FRAME_BYTES} bytes.")
+            try:
+                frame = json.loads(text_data)
+            except ValueError:
+                raise BadFrame("Frames are JSON objects {event, data}.") from None
+            if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
+                raise BadFrame("Frames are JSON objects {event, data}.")
+            event = frame["event"][:64]
+            data = frame.get("data", {})
+            if not isinstance(data, dict):
+                raise BadFrame("data must be an object.", fields={"data": ["Must be an object."]})
+            handler = self.HANDLERS.get(event)
+            if event != "sendChatMessage" and not self._count(self.events, settings.WS_EVENT_RATE_LIMIT):
+                raise ApplicationError("Too many events; slow down.", code="rate_limited")
+            if handler is None:
+                raise ApplicationError(f"Unknown event {event!r}.", code="unknown_event")
+            await handler(self, data)
+        except ApplicationError as error:
+            extra = {"retryAfter": error.fields["retry_after"]} if "retry_after" in error.fields else {}
+            await self.send_error(error.code, error.message, event, **extra)
+        except Exception:  # nothing a client sends may crash the consumer
+            logger.exception("websocket %s: %s failed", self.connection_id, event)
+            await self.send_error("bad_request", "The event could not be processed.", event)
+
+    # Helpers ------------------------------------------------------------------------------------
+    def _stream_id(self, data: dict) -> str:
+        value = _field(data, "streamId", str)
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise ApplicationError("No stream with that id.", code="not_found") from None
+
+    def _joined_stream_id(self, data: dict) -> str:
+        stream_id = self._stream_id(data)
+        if stream_id not in self.joined:
+            raise ApplicationError("Join the stream first.", code="not_joined")
+        return stream_id
+
+    def _viewer_member(self) -> str:
+        viewer = f"u{self.user.id}" if self.user.is_authenticated else f"a{self.connection_id}"
+        return f"{viewer}|{self.connection_id}"
+
+    async def _leave(self, stream_id: str) -> None:
+        hub, member = self.joined.pop(stream_id)
+        if member is not None:
+            await hub.viewer_remove(stream_id, member)
+        await hub.room_leave(stream_id, self)
+
+    # Client events --------------------------------------------------------------------------------
+    async def join_stream(self, data: dict) -> None:
+        stream_id = self._stream_id(data)
+        stream, exempt, slow_mode_seconds = await _join_check(self.user, stream_id)
+        newly_joined = stream_id not in self.joined
+        count = None
+        if newly_joined:
+            hub = hub_get()
+            member = None if exempt else self._viewer_member()
+            if member is not None:
+                count = await hub.viewer_add(stream_id, member, stream.max_viewers)
+                if count is None:
+                    raise ApplicationError("This stream has reached its maximum number of viewers.", code="stream_full")
+            self.joined[stream_id] = (hub, member)
+            await hub.room_join(stream_id, self)
+        if count is None:
+            count = await self.joined[stream_id][0].viewer_count(stream_id)
+        await self.send_event(
+            "joinedStream",
+            {
+                "streamId": stream_id,
+                "viewerCount": count,
+                "status": stream.status,
+                "isChatEnabled": stream.is_chat_enabled,
+                "slowModeSeconds": slow_mode_seconds,
+            },
+        )
+        hub, member = self.joined[stream_id]
+        if newly_joined and member is not None:
+            hub.count_changed(stream_id)
+
+    async def leave_stream(self, data: dict) -> None:
+        stream_id = self._joined_stream_id(data)
+        await self._leave(stream_id)
+        await self.send_event("leftStream", {"streamId": stream_id})
+
+    async def send_chat_message(self, data: dict) -> None:
+        stream_id = self._stream_id(data)
+        if not self.user.is_authenticated:
+            raise ApplicationError("Sign in to chat.", code="forbidden")
+        if stream_id not in self.joined:
+            raise ApplicationError("Join the stream first.", code="not_joined")
+        message = _field(data, "message", str)
+        client_message_id = _field(data, "clientMessageId", str, required=False) or ""
+        if len(client_message_id) > services.CLIENT_MESSAGE_ID_MAX_LENGTH:
+            raise BadFrame("clientMessageId is at most 64 characters.", fields={"clientMessageId": ["Too long."]})
+        await database_sync_to_async(services.chat_message_send)(
+            stream_id=stream_id, user=self.user, message=message, client_message_id=client_message_id
+        )
+
+    async def report_quality(self, data: dict) -> None:
+        stream_id = self._joined_stream_id(data)
+        metrics = {}
+        for name, value in data.items():
+            if name == "streamId":
+                continue
+            if name in QUALITY_NUMBERS:
+                low, high = QUALITY_NUMBERS[name]
+                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+                    raise BadFrame(f"{name} must be a number.", fields={name: ["Must be a number."]})
+                if not low <= value <= high:
+                    raise BadFrame(f"{name} must be from {low} to {high}.", fields={name: ["Out of range."]})
+            elif name in QUALITY_STRINGS:
+                if not isinstance(value, str) or len(value) > QUALITY_STRINGS[name]:
+                    raise BadFrame(f"{name} must be a short string.", fields={name: ["Must be a short string."]})
+            else:
+                raise BadFrame(f"Unknown metric {name!r}.", fields={name: ["Unknown metric."]})
+            metrics[name] = value
+        if not metrics:
+            raise BadFrame("reportQuality needs at least one metric.")
+        await self.send_event("qualityReported", {"streamId": stream_id, "metrics": sorted(metrics)})
+
+    # Moderation events (artist, staff, the stream's moderators) ----------------------------------
+    async def delete_chat_message(self, data: dict) -> None:
+        stream_id = self._stream_id(data)
+        message_id = _field(data, "messageId", int)
+        await database_sync_to_async(services.chat_message_delete)(
+            stream_id=stream_id, message_id=message_id, by_user=self.user
+        )
+        await self._moderation_done(stream_id, "deleteChatMessage", messageId=message_id)
+
+    async def ban_user(self, data: dict) -> None:
+        stream_id = self._stream_id(data)
+        ban = await database_sync_to_async(services.chat_ban_create)(
+            stream_id=stream_id,
+            user_id=_field(data, "userId", int),
+            by_user=self.user,
+            duration_seconds=_field(data, "durationSeconds", int, required=False),
+            reason=_field(data, "reason", str, required=False) or "",
+        )
+        expires_at = ban.expires_at.isoformat() if ban.expires_at else None
+        await self._moderation_done(stream_id, "banUser", userId=ban.user_id, expiresAt=expires_at)
+
+    async def unban_user(self, data: dict) -> None:
+        stream_id = self._stream_id(data)
+        user_id = _field(data, "userId", int)
+        await database_sync_to_async(services.chat_ban_remove)(stream_id=stream_id, user_id=user_id, by_user=self.user)
+        await self._moderation_done(stream_id, "unbanUser", userId=user_id)
+
+    async def update_chat_settings(self, data: dict) -> None:
+        stream_id = self._stream_id(data)
+        chat_settings = await database_sync_to_async(services.chat_settings_update)(
+            stream_id=stream_id,
+            by_user=self.user,
+            slow_mode_seconds=_field(data, "slowModeSeconds", int, required=False),
+            blocked_terms=_field(data, "blockedTerms", list, required=False),
+        )
+        await self._moderation_done(
+            stream_id,
+            "updateChatSettings",
+            slowModeSeconds=chat_settings.slow_mode_seconds,
+            blockedTerms=chat_settings.blocked_terms,
+        )
+
+    async def _moderation_done(self, stream_id: str, action: str, **details) -> None:
+        await self.send_event("moderationApplied", {"streamId": stream_id, "action": action, **details})
+
+    HANDLERS = {
+        "joinStream": join_stream,
+        "leaveStream": leave_stream,
+        "sendChatMessage": send_chat_message,
+        "reportQuality": report_quality,
+        "deleteChatMessage": delete_chat_message,
+        "banUser": ban_user,
+        "unbanUser": unban_user,
+        "updateChatSettings": update_chat_settings,
+    }

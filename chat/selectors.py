@@ -1,0 +1,98 @@
+"""Reads of chat: who may join, watch and moderate a stream's chat, the history, and public data."""
+
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from livestream_site.errors import ApplicationError, Forbidden
+from payments.selectors import stream_viewer_access
+from streams.models import LiveStream
+from streams.selectors import stream_can_manage, stream_get
+
+from .models import BlockedTerm, ChatBan, ChatModerator, LiveStreamChat, LiveStreamChatSettings
+
+HISTORY_DEFAULT_LIMIT = 50
+HISTORY_MAX_LIMIT = 100
+
+
+def stream_watch_access(*, user, stream_id) -> LiveStream:
+    """Fetch a stream the user may watch and read the chat of, through THE access check, or refuse.
+
+    Raises NotFound (`not_found`), or Forbidden with code `payment_required` or `forbidden`.
+    """
+    stream = stream_get(stream_id=stream_id)
+    access = stream_viewer_access(user=user, stream=stream)
+    if not access.has_access:
+        if access.reason in ("no_ticket", "not_signed_in"):
+            raise ApplicationError("A ticket is needed to watch this stream.", code="payment_required", status_code=402)
+        raise Forbidden(f"You cannot watch this stream ({access.reason}).")
+    return stream
+
+
+def stream_is_exempt(*, user, stream: LiveStream) -> bool:
+    """The artist and staff: never counted against maxViewers, never rate limited."""
+    return stream_can_manage(user=user, stream=stream)
+
+
+def chat_can_moderate(*, user, stream: LiveStream) -> bool:
+    if user is None or not user.is_authenticated:
+        return False
+    if stream_can_manage(user=user, stream=stream):
+        return True
+    return ChatModerator.objects.filter(stream=stream, user=user).exists()
+
+
+def chat_moderation_access(*, user, stream_id) -> LiveStream:
+    """Fetch a stream whose chat the user may moderate (artist, staff, the stream's moderators), or refuse."""
+    stream = stream_get(stream_id=stream_id)
+    if not chat_can_moderate(user=user, stream=stream):
+        raise Forbidden("Only the stream's artist, staff or its chat moderators can do that.")
+    return stream
+
+
+def chat_settings_get(*, stream: LiveStream) -> LiveStreamChatSettings:
+    """The stream's chat settings; an unsaved default object when none were set."""
+    try:
+        return LiveStreamChatSettings.objects.get(stream=stream)
+    except LiveStreamChatSettings.DoesNotExist:
+        return LiveStreamChatSettings(stream=stream)
+
+
+def chat_ban_active(*, stream: LiveStream, user) -> ChatBan | None:
+    now = timezone.now()
+    ban = ChatBan.objects.filter(stream=stream, user=user).first()
+    if ban is None or (ban.expires_at is not None and ban.expires_at <= now):
+        return None
+    return ban
+
+
+def chat_blocked_terms(*, settings: LiveStreamChatSettings) -> list[str]:
+    """The stream's blocked terms and the site-wide ones."""
+    return list(settings.blocked_terms or []) + list(BlockedTerm.objects.values_list("term", flat=True))
+
+
+def chat_history(*, stream: LiveStream, before: int | None = None, limit: int = HISTORY_DEFAULT_LIMIT) -> list:
+    """Visible messages of a stream, newest first, older than message id `before`."""
+    queryset = LiveStreamChat.objects.filter(stream=stream, is_deleted=False, is_hidden=False)
+    if before is not None:
+        queryset = queryset.filter(id__lt=before)
+    return list(queryset.select_related("user").order_by("-id")[:limit])
+
+
+def chat_bans_list(*, stream: LiveStream) -> QuerySet[ChatBan]:
+    return ChatBan.objects.filter(stream=stream).select_related("user").order_by("-created_at")
+
+
+def chat_moderators_list(*, stream: LiveStream) -> QuerySet[ChatModerator]:
+    return ChatModerator.objects.filter(stream=stream).select_related("user").order_by("created_at")
+
+
+def chat_message_public_data(message: LiveStreamChat) -> dict:
+    """What every viewer of a stream may see of a message (newChatMessage, history)."""
+    return {
+        "id": message.id,
+        "streamId": str(message.stream_id),
+        "user": {"id": message.user_id, "username": message.user.username},
+        "message": message.message,
+        "createdAt": message.created_at.isoformat(),
+        "clientMessageId": message.client_message_id or None,
+    }
