@@ -41,8 +41,15 @@ run: system-deps migrate frontend
 	@echo "RTMP ingest at rtmp://127.0.0.1:$${RTMP_PORT:-1935}/live (stream key from GET /api/livestreams/{id}/ingest)"
 	$(VENV)/bin/honcho start -f Procfile
 
-test: venv
-	$(PY) -m pytest $(PYTEST_ARGS)
+# Tests run on PostgreSQL and Redis (the local servers unless DATABASE_URL / REDIS_URL say otherwise),
+# with real nginx, ffmpeg and Chromium.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
+
+test: venv frontend
+	WITH_BROWSER=1 bash scripts/system-deps.sh
+	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+		$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check .

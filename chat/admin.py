@@ -3,12 +3,14 @@
 from django.contrib import admin, messages
 from django.utils import timezone
 
+from livestream_site.admin import StaffModelAdmin
+
 from . import services
 from .models import BlockedTerm, ChatBan, ChatModerator, LiveStreamChat, LiveStreamChatSettings
 
 
 @admin.register(LiveStreamChat)
-class LiveStreamChatAdmin(admin.ModelAdmin):
+class LiveStreamChatAdmin(StaffModelAdmin):
     # The admin escapes every value it shows: messages are stored as the text that was typed.
     list_display = ("stream", "user", "message", "is_deleted", "is_hidden", "created_at")
     list_filter = ("is_deleted", "is_hidden")
@@ -48,7 +50,7 @@ class LiveStreamChatAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChatBan)
-class ChatBanAdmin(admin.ModelAdmin):
+class ChatBanAdmin(StaffModelAdmin):
     list_display = ("stream", "user", "reason", "expires_at", "created_by", "created_at")
     list_select_related = ("stream", "user", "created_by")
     search_fields = ("user__username", "stream__title")
@@ -79,7 +81,7 @@ class ChatBanAdmin(admin.ModelAdmin):
 
 
 @admin.register(ChatModerator)
-class ChatModeratorAdmin(admin.ModelAdmin):
+class ChatModeratorAdmin(StaffModelAdmin):
     list_display = ("stream", "user", "added_by", "created_at")
     list_select_related = ("stream", "user", "added_by")
     raw_id_fields = ("stream", "user")
@@ -91,12 +93,12 @@ class ChatModeratorAdmin(admin.ModelAdmin):
 
 
 @admin.register(LiveStreamChatSettings)
-class LiveStreamChatSettingsAdmin(admin.ModelAdmin):
+class LiveStreamChatSettingsAdmin(StaffModelAdmin):
     list_display = ("stream", "slow_mode_seconds", "updated_at")
     raw_id_fields = ("stream",)
 
 
 @admin.register(BlockedTerm)
-class BlockedTermAdmin(admin.ModelAdmin):
+class BlockedTermAdmin(StaffModelAdmin):
     list_display = ("term", "created_at")
     search_fields = ("term",)

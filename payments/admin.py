@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.shortcuts import render
 
+from livestream_site.admin import StaffModelAdmin
 from livestream_site.errors import ApplicationError
 
 from . import services
@@ -23,7 +24,7 @@ class RefundForm(forms.Form):
 
 
 @admin.register(LiveStreamPayment)
-class LiveStreamPaymentAdmin(admin.ModelAdmin):
+class LiveStreamPaymentAdmin(StaffModelAdmin):
     list_display = ("id", "stream", "user", "amount", "refunded_amount", "currency", "status", "paid_at", "created_at")
     list_filter = ("status", "currency", ("stream", admin.RelatedOnlyFieldListFilter), "created_at", "paid_at")
     search_fields = ("user__username", "user__email", "stripe_payment_intent_id", "stream__title")
@@ -73,7 +74,7 @@ class LiveStreamPaymentAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeWebhookEvent)
-class StripeWebhookEventAdmin(admin.ModelAdmin):
+class StripeWebhookEventAdmin(StaffModelAdmin):
     list_display = ("event_id", "type", "outcome", "payment", "received_at")
     list_filter = ("type", "outcome")
     search_fields = ("event_id", "payment__stripe_payment_intent_id")

@@ -18,3 +18,6 @@ if ((${#missing[@]})); then
 fi
 [[ -f /usr/lib/nginx/modules/ngx_rtmp_module.so ]] || { echo "nginx RTMP module missing after install" >&2; exit 1; }
 command -v ffmpeg >/dev/null || { echo "ffmpeg missing after install" >&2; exit 1; }
+if [[ "${WITH_BROWSER:-0}" == "1" ]]; then
+  [[ -x /usr/bin/chromium ]] || { echo "chromium missing after install" >&2; exit 1; }
+fi

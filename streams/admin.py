@@ -3,13 +3,14 @@
 from django import forms
 from django.contrib import admin, messages
 
+from livestream_site.admin import StaffModelAdmin, StaffPermissionsMixin
 from livestream_site.errors import ApplicationError
 
 from . import media_services, services
 from .models import LiveStream, LiveStreamRecording
 
 
-class RecordingInline(admin.TabularInline):
+class RecordingInline(StaffPermissionsMixin, admin.TabularInline):
     model = LiveStreamRecording
     extra = 0
     fields = ("status", "duration_seconds", "width", "height", "size_bytes", "file", "created_at")
@@ -59,7 +60,7 @@ class LiveStreamAdminForm(forms.ModelForm):
 
 
 @admin.register(LiveStream)
-class LiveStreamAdmin(admin.ModelAdmin):
+class LiveStreamAdmin(StaffModelAdmin):
     form = LiveStreamAdminForm
     list_display = (
         "title",
@@ -137,7 +138,7 @@ class LiveStreamAdmin(admin.ModelAdmin):
 
 
 @admin.register(LiveStreamRecording)
-class LiveStreamRecordingAdmin(admin.ModelAdmin):
+class LiveStreamRecordingAdmin(StaffModelAdmin):
     list_display = ("stream", "status", "duration_seconds", "width", "height", "size_bytes", "created_at")
     list_filter = ("status",)
     search_fields = ("stream__title",)

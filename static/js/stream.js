@@ -9,6 +9,7 @@
   let hls = null;
   let socket = null;
   let retry = 0;
+  let retryPlayback = null;
 
   function cookie(name) {
     const match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
@@ -60,7 +61,11 @@
         video.play().catch(() => {});
       });
       hls.on(Hls.Events.ERROR, (_e, data) => {
-        if (data.fatal) showVideoMessage("The stream stalled; retrying…");
+        if (!data.fatal) return;
+        // The video may not be up yet (the encoder just connected) or may have dropped: ask again soon.
+        showVideoMessage("Waiting for the artist's video…");
+        clearTimeout(retryPlayback);
+        retryPlayback = setTimeout(startPlayback, 4000);
       });
     } else {
       video.src = url; // Safari plays HLS natively

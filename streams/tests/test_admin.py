@@ -243,3 +243,20 @@ def test_admin_deletes_an_ended_stream(admin, catalogue):
 )
 def test_every_model_is_registered(path, admin):
     assert admin.get(path).status_code == 200
+
+
+def test_plain_staff_without_grants_can_moderate_streams_but_not_manage_accounts(client):
+    from accounts.tests.factories import StaffFactory
+    from streams.tests.factories import stream_factory
+
+    stream = stream_factory(title="Staff visible")
+    client.force_login(StaffFactory(is_superuser=False))
+    changelist = client.get("/admin/streams/livestream/")
+    assert changelist.status_code == 200 and "Staff visible" in changelist.content.decode()
+    response = client.post(
+        "/admin/streams/livestream/", {"action": "cancel_streams", "_selected_action": [str(stream.pk)]}
+    )
+    assert response.status_code == 302
+    stream.refresh_from_db()
+    assert stream.status == "cancelled"
+    assert client.get("/admin/accounts/user/").status_code == 403

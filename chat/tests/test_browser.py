@@ -1,0 +1,61 @@
+"""Two real browsers on the stream page: chat, moderation and the viewer count, through daphne."""
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from accounts.tests.factories import PASSWORD, UserFactory
+from livestream_site.testing.processes import daphne_server
+from streams.tests.factories import stream_factory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
+
+
+def _sign_in(browser, base: str, username: str, path: str):
+    page = browser.new_context().new_page()
+    page.goto(f"{base}/accounts/login/?next={path}")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}{path}")
+    return page
+
+
+def test_two_viewers_chat_and_the_artist_moderates(artist):
+    stream = stream_factory(artist=artist, title="Browser Jam", status="live")
+    alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
+    path = f"/streams/{stream.id}/"
+    with daphne_server() as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        try:
+            alice_page = _sign_in(browser, base, alice.username, path)
+            bob_page = _sign_in(browser, base, bob.username, path)
+            artist_page = _sign_in(browser, base, artist.username, path)
+
+            # The artist watches their own show but is not counted as a viewer.
+            for page in (alice_page, bob_page, artist_page):
+                expect(page.get_by_test_id("viewer-count")).to_have_text("2", timeout=15_000)
+
+            alice_page.get_by_test_id("chat-input").fill("<b>hello</b> from alice")
+            alice_page.get_by_test_id("chat-send").click()
+            line = bob_page.get_by_test_id("messages").locator("li", has_text="from alice")
+            expect(line).to_contain_text("<b>hello</b> from alice", timeout=10_000)  # shown as text, not HTML
+            expect(bob_page.locator("#messages b", has_text="hello")).to_have_count(0)
+
+            artist_line = artist_page.get_by_test_id("messages").locator("li", has_text="from alice")
+            artist_line.get_by_role("button", name="delete").click()
+            expect(line).to_have_count(0, timeout=10_000)
+
+            bob_page.close()
+            expect(alice_page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
+        finally:
+            browser.close()
