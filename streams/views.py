@@ -53,9 +53,5 @@ def dashboard_page(request):
     if not (user.is_staff or user.is_artist):
         raise PermissionDenied("The dashboard is for artists.")
     streams = stream_list_visible(user=user).filter(artist=user).order_by("-scheduled_start_time")
-    rtmp_host = request.get_host().split(":")[0]
-    context = {
-        "streams": streams,
-        "ingest_url": f"rtmp://{rtmp_host}:{getattr(settings, 'RTMP_PORT', 1935)}/live",
-    }
+    context = {"streams": streams, "ingest_url": settings.RTMP_INGEST_URL}
     return render(request, "streams/dashboard.html", context)

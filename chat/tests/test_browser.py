@@ -34,7 +34,8 @@ def test_two_viewers_chat_and_the_artist_moderates(artist):
     stream = stream_factory(artist=artist, title="Browser Jam", status="live")
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
     path = f"/streams/{stream.id}/"
-    with daphne_server() as base, sync_playwright() as p:
+    with daphne_server() as server, sync_playwright() as p:
+        base = server.url
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
         try:
             alice_page = _sign_in(browser, base, alice.username, path)

@@ -2,14 +2,6 @@
 
 import asyncio
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 import websockets
@@ -17,24 +9,10 @@ from django.conf import settings
 from django.db import connection
 
 from accounts.tests.factories import UserFactory, token_for
+from livestream_site.testing.processes import daphne_server
 from streams.tests.factories import stream_factory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _database_url() -> str:
-    db = connection.settings_dict
-    return (
-        f"postgres://{db['USER']}:{db['PASSWORD'] or ''}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
-    )
 
 
 @pytest.fixture
@@ -42,52 +20,14 @@ def daphnes():
     if not settings.REDIS_URL or connection.vendor != "postgresql":
         pytest.skip("needs REDIS_URL and PostgreSQL (separate processes share the test database)")
     env = {
-        **os.environ,
-        "DATABASE_URL": _database_url(),
         "REDIS_URL": settings.REDIS_URL,
         "VIEWER_COUNT_INTERVAL_SECONDS": "0.2",
         "VIEWER_TTL_SECONDS": "2",
         "VIEWER_HEARTBEAT_SECONDS": "0.5",
         "LOG_LEVEL": "warning",
     }
-    processes, ports = [], []
-    for _ in range(2):
-        port = _free_port()
-        command = [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "livestream_site.asgi:application",
-        ]
-        processes.append(
-            subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        )
-        ports.append(port)
-    try:
-        for port, process in zip(ports, processes, strict=True):
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                    break
-                except OSError:
-                    assert process.poll() is None, process.stderr.read().decode()
-                    assert time.monotonic() < deadline, "daphne did not start"
-                    time.sleep(0.2)
-        yield processes, ports
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with daphne_server(env=env) as first, daphne_server(env=env) as second:
+        yield [first.process, second.process], [first.port, second.port]
 
 
 async def _next(socket_, event: str, predicate=lambda data: True) -> dict:

@@ -1,12 +1,14 @@
 """Start a real daphne server on a free loopback port, pointed at the test database."""
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import connection
@@ -30,9 +32,16 @@ def test_database_url() -> str:
     return f"postgres://{user}{password}@{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
 
 
+@dataclass
+class Server:
+    url: str  # http://127.0.0.1:PORT
+    port: int
+    process: subprocess.Popen
+
+
 @contextmanager
 def daphne_server(*, env: dict | None = None, port: int | None = None):
-    """Yield the base URL of a daphne process serving the platform; stop it afterwards."""
+    """Yield a daphne process serving the platform (a Server); stop it afterwards."""
     port = port or free_port()
     process_env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_DEBUG": "true", **(env or {})}
     process = subprocess.Popen(
@@ -53,10 +62,12 @@ def daphne_server(*, env: dict | None = None, port: int | None = None):
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"daphne did not start: {process.stderr.read().decode()[-2000:]}")
                 time.sleep(0.2)
-        yield base
+        yield Server(url=base, port=port, process=process)
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             process.kill()
+            process.wait()

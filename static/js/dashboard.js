@@ -1,20 +1,7 @@
 // The artist dashboard: lifecycle buttons, stream key, health and revenue, through the REST API.
 (function () {
   "use strict";
-  function cookie(name) {
-    const match = document.cookie.match(new RegExp("(?:^|; )" + name + "=([^;]*)"));
-    return match ? decodeURIComponent(match[1]) : "";
-  }
-  async function api(method, path, body) {
-    const response = await fetch(path, {
-      method,
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": cookie("csrftoken") },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const data = response.status === 204 ? {} : await response.json().catch(() => ({}));
-    return { ok: response.ok, data };
-  }
+  const { api } = window.Livestage;
   function show(row, value) {
     const detail = row.nextElementSibling;
     detail.hidden = false;
