@@ -60,3 +60,23 @@ def test_two_viewers_chat_and_the_artist_moderates(artist):
             expect(alice_page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
         finally:
             browser.close()
+
+
+def test_a_fan_buys_a_ticket_on_the_stream_page_and_gets_in(artist):
+    """Pay-per-view through the page, with the local development checkout (DEBUG on, no Stripe keys)."""
+    stream = stream_factory(artist=artist, title="Ticketed Show", status="live", is_pay_per_view=True)
+    fan = UserFactory(username="fan")
+    path = f"/streams/{stream.id}/"
+    with daphne_server(env={"STRIPE_SECRET_KEY": ""}) as server, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = _sign_in(browser, server.url, fan.username, path)
+            expect(page.get_by_test_id("access")).to_have_text("access: no_ticket")
+            expect(page.get_by_test_id("chat-input")).to_be_visible()
+            page.get_by_test_id("buy").click()
+            expect(page.get_by_test_id("access")).to_have_text("access: ticket", timeout=15_000)
+            expect(page.get_by_test_id("buy")).to_have_count(0)
+            expect(page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
+        finally:
+            browser.close()
+    assert stream.payments.get(user=fan).status == "paid"
