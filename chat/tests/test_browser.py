@@ -1,23 +1,14 @@
-"""Two real browsers on the stream page: chat, moderation and the viewer count, through daphne."""
+"""Real browsers on the stream page, through a real daphne process: chat, moderation, viewer counts, tickets."""
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from accounts.tests.factories import PASSWORD, UserFactory
+from livestream_site.testing.browser import chromium
 from livestream_site.testing.processes import daphne_server
 from streams.tests.factories import stream_factory
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 
 
 def _sign_in(browser, base: str, username: str, path: str):
@@ -34,32 +25,27 @@ def test_two_viewers_chat_and_the_artist_moderates(artist):
     stream = stream_factory(artist=artist, title="Browser Jam", status="live")
     alice, bob = UserFactory(username="alice"), UserFactory(username="bob")
     path = f"/streams/{stream.id}/"
-    with daphne_server() as server, sync_playwright() as p:
-        base = server.url
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        try:
-            alice_page = _sign_in(browser, base, alice.username, path)
-            bob_page = _sign_in(browser, base, bob.username, path)
-            artist_page = _sign_in(browser, base, artist.username, path)
+    with daphne_server() as server, chromium() as browser:
+        alice_page = _sign_in(browser, server.url, alice.username, path)
+        bob_page = _sign_in(browser, server.url, bob.username, path)
+        artist_page = _sign_in(browser, server.url, artist.username, path)
 
-            # The artist watches their own show but is not counted as a viewer.
-            for page in (alice_page, bob_page, artist_page):
-                expect(page.get_by_test_id("viewer-count")).to_have_text("2", timeout=15_000)
+        # The artist watches their own show but is not counted as a viewer.
+        for page in (alice_page, bob_page, artist_page):
+            expect(page.get_by_test_id("viewer-count")).to_have_text("2", timeout=15_000)
 
-            alice_page.get_by_test_id("chat-input").fill("<b>hello</b> from alice")
-            alice_page.get_by_test_id("chat-send").click()
-            line = bob_page.get_by_test_id("messages").locator("li", has_text="from alice")
-            expect(line).to_contain_text("<b>hello</b> from alice", timeout=10_000)  # shown as text, not HTML
-            expect(bob_page.locator("#messages b", has_text="hello")).to_have_count(0)
+        alice_page.get_by_test_id("chat-input").fill("<b>hello</b> from alice")
+        alice_page.get_by_test_id("chat-send").click()
+        line = bob_page.get_by_test_id("messages").locator("li", has_text="from alice")
+        expect(line).to_contain_text("<b>hello</b> from alice", timeout=10_000)  # shown as text, not HTML
+        expect(bob_page.locator("#messages b", has_text="hello")).to_have_count(0)
 
-            artist_line = artist_page.get_by_test_id("messages").locator("li", has_text="from alice")
-            artist_line.get_by_role("button", name="delete").click()
-            expect(line).to_have_count(0, timeout=10_000)
+        artist_line = artist_page.get_by_test_id("messages").locator("li", has_text="from alice")
+        artist_line.get_by_role("button", name="delete").click()
+        expect(line).to_have_count(0, timeout=10_000)
 
-            bob_page.close()
-            expect(alice_page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
-        finally:
-            browser.close()
+        bob_page.close()
+        expect(alice_page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
 
 
 def test_a_fan_buys_a_ticket_on_the_stream_page_and_gets_in(artist):
@@ -67,16 +53,11 @@ def test_a_fan_buys_a_ticket_on_the_stream_page_and_gets_in(artist):
     stream = stream_factory(artist=artist, title="Ticketed Show", status="live", is_pay_per_view=True)
     fan = UserFactory(username="fan")
     path = f"/streams/{stream.id}/"
-    with daphne_server(env={"STRIPE_SECRET_KEY": ""}) as server, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        try:
-            page = _sign_in(browser, server.url, fan.username, path)
-            expect(page.get_by_test_id("access")).to_have_text("access: no_ticket")
-            expect(page.get_by_test_id("chat-input")).to_be_visible()
-            page.get_by_test_id("buy").click()
-            expect(page.get_by_test_id("access")).to_have_text("access: ticket", timeout=15_000)
-            expect(page.get_by_test_id("buy")).to_have_count(0)
-            expect(page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
-        finally:
-            browser.close()
+    with daphne_server(env={"STRIPE_SECRET_KEY": ""}) as server, chromium() as browser:
+        page = _sign_in(browser, server.url, fan.username, path)
+        expect(page.get_by_test_id("access")).to_have_text("access: no_ticket")
+        page.get_by_test_id("buy").click()
+        expect(page.get_by_test_id("access")).to_have_text("access: ticket", timeout=15_000)
+        expect(page.get_by_test_id("buy")).to_have_count(0)
+        expect(page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
     assert stream.payments.get(user=fan).status == "paid"

@@ -61,14 +61,28 @@ def _variants(master: str) -> dict[str, str]:
     }
 
 
-def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, artist, viewer):
+def _browser_plays(base_url: str, stream) -> dict:
+    """Open the stream page in Chromium; wait until hls.js plays; switch to 360p; report what it saw."""
+    from livestream_site.testing.browser import chromium
+
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{base_url}/streams/{stream.id}/")
+        page.wait_for_function("document.getElementById('video').currentTime > 1", timeout=30_000)
+        qualities = page.evaluate("[...document.getElementById('quality').options].map(o => o.text)")
+        page.select_option("#quality", label="360p")
+        page.wait_for_function("document.getElementById('video').videoHeight === 360", timeout=30_000)
+        return {"qualities": qualities, "height": page.evaluate("document.getElementById('video').videoHeight")}
+
+
+def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, artist, viewer, live_server):
     stream = stream_factory(artist=artist, scheduled_start_time=_soon())
 
     wrong = publisher(media, "sk_not-a-key", seconds=3)
     assert wrong.wait(timeout=30) != 0, "a wrong key must be refused"
     assert _status(stream) == "scheduled"
 
-    encoder = publisher(media, stream.stream_key, seconds=20)
+    encoder = publisher(media, stream.stream_key, seconds=40)
     try:
         wait_for(lambda: _status(stream) == "live", timeout=15, message="the stream to go live")
         second = publisher(media, stream.stream_key, seconds=3)
@@ -113,6 +127,10 @@ def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, a
         assert data["ingest"]["keyframeIntervalSeconds"] == pytest.approx(2.0, abs=0.2)  # -g 60 at 30 fps
         assert [r["name"] for r in data["renditions"]] == ["360p", "720p"]
         assert watcher.get(f"/api/livestreams/{stream.id}/health").status_code == 403
+
+        # A viewer's browser plays it with hls.js and switches between the two renditions.
+        played = _browser_plays(live_server.url, stream)
+        assert played["qualities"] == ["Auto", "360p", "720p"] and played["height"] == 360
 
         capped = client_for(artist).post(f"/api/livestreams/{stream.id}/adapt-quality", {"maxQuality": "low"})
         assert capped.status_code == 200 and capped.json()["qualityCap"] == "low"

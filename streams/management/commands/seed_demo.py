@@ -46,14 +46,16 @@ class Command(BaseCommand):
                 user.save()
             users[username] = user
         artist = users["demo_artist"]
-        soon = timezone.now() + timedelta(days=1)
+        now = timezone.now()
+        # The studio session starts in a few minutes, so an encoder can go live with it at once
+        # (publishing opens STREAM_PUBLISH_OPENS_SECONDS before the start).
         demo_streams = [
-            ("Rock Night (pay-per-view)", "concert", True, Decimal("29.99"), None),
-            ("Acoustic Studio Session", "studio_session", False, Decimal("0"), None),
-            ("Ask Me Anything", "artist_interaction", False, Decimal("0"), "live"),
-            ("Last Week's Jam", "concert", False, Decimal("0"), "ended"),
+            ("Rock Night (pay-per-view)", "concert", True, Decimal("29.99"), None, timedelta(days=1)),
+            ("Acoustic Studio Session", "studio_session", False, Decimal("0"), None, timedelta(minutes=5)),
+            ("Ask Me Anything", "artist_interaction", False, Decimal("0"), "live", timedelta(minutes=1)),
+            ("Last Week's Jam", "concert", False, Decimal("0"), "ended", timedelta(minutes=1)),
         ]
-        for title, kind, ppv, price, status in demo_streams:
+        for title, kind, ppv, price, status, starts_in in demo_streams:
             if LiveStream.objects.filter(artist=artist, title=title).exists():
                 continue
             stream = services.stream_create(
@@ -61,7 +63,7 @@ class Command(BaseCommand):
                 title=title,
                 description=f"Demo: {title}",
                 type=kind,
-                scheduled_start_time=soon,
+                scheduled_start_time=now + starts_in,
                 is_pay_per_view=ppv,
                 ticket_price=price,
                 max_viewers=1000 if ppv else None,
