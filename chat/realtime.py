@@ -28,7 +28,8 @@ VIEWERS_PREFIX = "rt:viewers:"
 # Viewers of a stream: a sorted set of "<viewer>|<connection>" scored by expiry (ms). A connection
 # refreshes its score on every heartbeat; a dead process's connections expire on their own.
 # Distinct viewers are counted by the part before "|" (a user, or one anonymous connection).
-_VIEWER_COUNT_LUA = """
+# Drop expired connections, then count distinct viewers into `n` (and remember them in `seen`).
+_VIEWERS_SEEN_LUA = """
 local now = tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
 local seen = {}
@@ -37,18 +38,14 @@ for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local k = string.match(m, '^([^|]+)|')
   if k and not seen[k] then seen[k] = true; n = n + 1 end
 end
-return n
 """
-_VIEWER_ADD_LUA = """
-local now = tonumber(ARGV[1])
+_VIEWER_COUNT_LUA = _VIEWERS_SEEN_LUA + "return n\n"
+# Add a connection unless its viewer is new and the stream is full (then -1): one script, so two
+# processes cannot both take the last seat.
+_VIEWER_ADD_LUA = (
+    _VIEWERS_SEEN_LUA
+    + """
 local limit = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local seen = {}
-local n = 0
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local k = string.match(m, '^([^|]+)|')
-  if k and not seen[k] then seen[k] = true; n = n + 1 end
-end
 if not seen[ARGV[4]] then
   if limit > 0 and n >= limit then return -1 end
   n = n + 1
@@ -57,6 +54,7 @@ redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 return n
 """
+)
 # Sliding-window log: at most ARGV[2] hits in the last ARGV[3] ms. Returns 0, or ms until allowed.
 _RATE_LIMIT_LUA = """
 local now = tonumber(ARGV[1])
