@@ -7,6 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from livestream_site.errors import ApplicationError
+from payments.selectors import stream_watch_access
 
 from . import services
 from .selectors import (
@@ -18,7 +19,6 @@ from .selectors import (
     chat_moderation_access,
     chat_moderators_list,
     chat_settings_get,
-    stream_watch_access,
 )
 
 

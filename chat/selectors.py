@@ -3,8 +3,7 @@
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from livestream_site.errors import ApplicationError, Forbidden
-from payments.selectors import stream_viewer_access
+from livestream_site.errors import Forbidden
 from streams.models import LiveStream
 from streams.selectors import stream_can_manage, stream_get
 
@@ -12,20 +11,6 @@ from .models import BlockedTerm, ChatBan, ChatModerator, LiveStreamChat, LiveStr
 
 HISTORY_DEFAULT_LIMIT = 50
 HISTORY_MAX_LIMIT = 100
-
-
-def stream_watch_access(*, user, stream_id) -> LiveStream:
-    """Fetch a stream the user may watch and read the chat of, through THE access check, or refuse.
-
-    Raises NotFound (`not_found`), or Forbidden with code `payment_required` or `forbidden`.
-    """
-    stream = stream_get(stream_id=stream_id)
-    access = stream_viewer_access(user=user, stream=stream)
-    if not access.has_access:
-        if access.reason in ("no_ticket", "not_signed_in"):
-            raise ApplicationError("A ticket is needed to watch this stream.", code="payment_required", status_code=402)
-        raise Forbidden(f"You cannot watch this stream ({access.reason}).")
-    return stream
 
 
 def stream_is_exempt(*, user, stream: LiveStream) -> bool:

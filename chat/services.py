@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from livestream_site.errors import ApplicationError, Forbidden, NotFound
 from livestream_site.events import stream_event_send_on_commit
+from payments.selectors import stream_watch_access
 from streams.models import LiveStream
 from streams.selectors import stream_can_manage, stream_manage_access
 
@@ -24,7 +25,6 @@ from .selectors import (
     chat_message_public_data,
     chat_moderation_access,
     chat_settings_get,
-    stream_watch_access,
 )
 
 logger = logging.getLogger(__name__)

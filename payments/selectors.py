@@ -9,7 +9,9 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from livestream_site.errors import ApplicationError, Forbidden
 from streams.models import LiveStream
+from streams.selectors import stream_get
 
 from .models import LiveStreamPayment
 from .money import quantize
@@ -65,6 +67,21 @@ def stream_viewer_access(*, user, stream: LiveStream) -> Access:
     if stream.status != LiveStream.Status.ENDED and stream_is_sold_out(stream=stream):
         return Access(False, "sold_out")
     return Access(False, "no_ticket")
+
+
+def stream_watch_access(*, user, stream_id) -> LiveStream:
+    """Fetch a stream the user may watch (live, replay, chat), through the access check above, or refuse.
+
+    Raises NotFound (`not_found`), 402 `payment_required` (no ticket, or not signed in on a pay-per-view
+    stream) or 403 `forbidden`.
+    """
+    stream = stream_get(stream_id=stream_id)
+    access = stream_viewer_access(user=user, stream=stream)
+    if not access.has_access:
+        if access.reason in ("no_ticket", "not_signed_in"):
+            raise ApplicationError("A ticket is needed to watch this stream.", code="payment_required", status_code=402)
+        raise Forbidden(f"You cannot watch this stream ({access.reason}).")
+    return stream
 
 
 def payment_for_user(*, user, intent_id: str) -> LiveStreamPayment | None:

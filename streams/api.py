@@ -10,8 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.models import User
-from livestream_site.errors import ApplicationError, Conflict, Forbidden
-from payments.selectors import stream_viewer_access
+from livestream_site.errors import Conflict, Forbidden
+from payments.selectors import stream_viewer_access, stream_watch_access
 
 from . import media_services, services
 from .backends import get_backend
@@ -207,16 +207,6 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
         return Response({"streamKey": stream.stream_key})
 
     # --- Media plane: ingest, playback, quality, health, recordings -------------------------
-    def _viewer_access(self, stream):
-        access = stream_viewer_access(user=self.request.user, stream=stream)
-        if not access.has_access:
-            if access.reason in ("no_ticket", "not_signed_in"):
-                raise ApplicationError(
-                    "A ticket is needed to watch this stream.", code="payment_required", status_code=402
-                )
-            raise Forbidden(f"You cannot watch this stream ({access.reason}).")
-        return access
-
     @extend_schema(request=None, responses=IngestOutput)
     @action(detail=True, methods=["get"])
     def ingest(self, request, pk=None):
@@ -226,8 +216,7 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
     @extend_schema(request=None, responses=PlaybackOutput)
     @action(detail=True, methods=["get"])
     def playback(self, request, pk=None):
-        stream = self.get_object()
-        self._viewer_access(stream)
+        stream = stream_watch_access(user=request.user, stream_id=pk)
         if stream.status == LiveStream.Status.ENDED:
             raise Conflict("The stream has ended: watch its recordings.", code="stream_ended")
         expires_at = timezone.now() + timedelta(seconds=settings.PLAYBACK_TOKEN_TTL_SECONDS)

@@ -30,10 +30,11 @@ def stream_page(request, stream_id):
     except ApplicationError:
         raise Http404("No such stream") from None
     access = stream_viewer_access(user=request.user, stream=stream)
+    can_manage = stream_can_manage(user=request.user, stream=stream)
     context = {
         "stream": stream,
         "access": access,
-        "can_manage": stream_can_manage(user=request.user, stream=stream),
+        "can_manage": can_manage,
         # What the page's script needs; nothing private (never the stream key).
         "page_data": {
             "streamId": str(stream.id),
@@ -41,7 +42,7 @@ def stream_page(request, stream_id):
             "hasAccess": access.has_access,
             "accessReason": access.reason,
             "signedIn": request.user.is_authenticated,
-            "canModerate": stream_can_manage(user=request.user, stream=stream),
+            "canModerate": can_manage,
         },
     }
     return render(request, "streams/detail.html", context)

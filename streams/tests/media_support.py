@@ -1,7 +1,6 @@
 """Helpers of the media tests: a private nginx-rtmp from the project's config, a synthetic publisher."""
 
 import shutil
-import socket
 import subprocess
 import time
 import urllib.error
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from livestream_site.testing.processes import free_port  # noqa: F401 - the media tests import it from here
 from streams.media import config
 
 needs_media = pytest.mark.skipif(
@@ -19,12 +19,6 @@ needs_media = pytest.mark.skipif(
     ),
     reason="nginx with the RTMP module and ffmpeg are not installed (scripts/system-deps.sh)",
 )
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
