@@ -35,7 +35,7 @@ system-deps:
 	bash scripts/system-deps.sh
 
 run: system-deps migrate frontend
-	$(PY) manage.py seed_demo --if-empty
+	$(PY) manage.py seed_demo --if-empty --if-debug
 	$(PY) manage.py collectstatic --noinput --verbosity 0
 	@echo "Platform at http://$(HOST):$(PORT)/  (admin: /admin/, API: /api/, docs: /api/docs/)"
 	@echo "RTMP ingest at rtmp://127.0.0.1:$${RTMP_PORT:-1935}/live (stream key from GET /api/livestreams/{id}/ingest)"

@@ -1,11 +1,16 @@
 """Stream services below the API: rules, database constraints, events after commit, keys, demo data."""
 
+import re
+import secrets
+import subprocess
+import sys
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -172,7 +177,13 @@ def fast_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
 
 
-def test_seed_demo_runs_twice_without_duplicating(capsys, fast_hashing):
+@pytest.fixture
+def development(settings):
+    """Demo data exists only in development (DEBUG on); pytest-django runs with DEBUG off."""
+    settings.DEBUG = True
+
+
+def test_seed_demo_runs_twice_without_duplicating(capsys, fast_hashing, development):
     call_command("seed_demo")
     first = capsys.readouterr().out
     counts = (User.objects.count(), LiveStream.objects.count())
@@ -191,14 +202,14 @@ def test_seed_demo_runs_twice_without_duplicating(capsys, fast_hashing):
     assert User.objects.get(username="demo_artist").is_artist
 
 
-def test_seed_demo_if_empty_leaves_an_existing_catalogue_alone(artist):
+def test_seed_demo_if_empty_leaves_an_existing_catalogue_alone(artist, development):
     stream_factory(artist=artist)
     call_command("seed_demo", "--if-empty")
     assert LiveStream.objects.count() == 1
     assert not User.objects.filter(username="demo_artist").exists()
 
 
-def test_seed_demo_keeps_a_changed_password(capsys, fast_hashing):
+def test_seed_demo_keeps_a_changed_password(capsys, fast_hashing, development):
     call_command("seed_demo")
     viewer = User.objects.get(username="demo_viewer")
     viewer.set_password("a-password-of-my-own-77")
@@ -206,3 +217,51 @@ def test_seed_demo_keeps_a_changed_password(capsys, fast_hashing):
     call_command("seed_demo")
     viewer.refresh_from_db()
     assert viewer.check_password("a-password-of-my-own-77")
+
+
+# --- Demo data never reaches production (audit F1) ----------------------------------------------------
+
+
+def test_seed_demo_refuses_in_production(settings):
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DJANGO_DEBUG=false"):
+        call_command("seed_demo")
+    assert not User.objects.exists()
+    assert not LiveStream.objects.exists()
+
+
+def test_seed_demo_staff_password_is_random_and_not_superuser(capsys, fast_hashing, development):
+    call_command("seed_demo")
+    out = capsys.readouterr()
+    staff = User.objects.get(username="demo_staff")
+    assert not staff.is_superuser
+    assert not staff.check_password("demo-staff-pass")
+    assert "development only" in out.err
+
+
+def test_make_run_seeds_nothing_in_production(tmp_path):
+    """The seeding line of `make run`, run in the production shape on an empty database, creates nobody."""
+    base = Path(__file__).resolve().parents[2]
+    dry_run = subprocess.run(["make", "-n", "run"], cwd=base, capture_output=True, text=True, timeout=60)
+    seed_line = next(line for line in dry_run.stdout.splitlines() if "seed_demo" in line)
+    seed_args = re.split(r"\s+", seed_line.split("manage.py", 1)[1].strip())
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "DJANGO_SETTINGS_MODULE": "livestream_site.settings",
+        "DJANGO_DEBUG": "false",
+        "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+        "DJANGO_ALLOWED_HOSTS": "stream.example.com",
+        "SQLITE_PATH": str(tmp_path / "db.sqlite3"),
+    }
+
+    def manage(*args):
+        return subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=base, env=env, capture_output=True, text=True, timeout=120
+        )
+
+    assert manage("migrate", "--noinput").returncode == 0
+    seeded = manage(*seed_args)
+    assert seeded.returncode == 0, seeded.stderr
+    assert "DJANGO_DEBUG=false" in seeded.stdout
+    counted = manage("shell", "-c", "from accounts.models import User; print(User.objects.count())")
+    assert counted.stdout.strip().splitlines()[-1] == "0", counted.stdout + counted.stderr

@@ -1,9 +1,16 @@
-"""Demo data: an artist, a viewer, a staff user and a few streams. Safe to run twice."""
+"""Demo data for the embedded default: an artist, a viewer, a staff user and a few streams. Safe to run twice.
 
+Never in production: with DJANGO_DEBUG=false the command refuses (or, with --if-debug, does nothing),
+so no account with a published password can exist there. The demo staff account gets a random
+password, printed once when it is created, never a known one.
+"""
+
+import secrets
 from datetime import timedelta
 from decimal import Decimal
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
 
@@ -11,41 +18,65 @@ from accounts.models import User
 from streams import services
 from streams.models import LiveStream
 
+# username, password (None: a random one, printed once), role, is_staff
 DEMO_USERS = [
-    # username, password, role, is_staff
     ("demo_artist", "demo-artist-pass", User.Role.ARTIST, False),
     ("demo_viewer", "demo-viewer-pass", User.Role.VIEWER, False),
-    ("demo_staff", "demo-staff-pass", User.Role.VIEWER, True),
+    ("demo_staff", None, User.Role.VIEWER, True),
 ]
+
+PRODUCTION_REFUSAL = "Demo data is for development only: DJANGO_DEBUG=false, so no demo accounts or streams were created."
 
 
 class Command(BaseCommand):
-    help = "Create demo users and streams (idempotent)."
+    help = "Create demo users and streams (idempotent; development only, refused when DJANGO_DEBUG=false)."
 
     def add_arguments(self, parser):
         parser.add_argument("--if-empty", action="store_true", help="Do nothing when any stream exists.")
+        parser.add_argument(
+            "--if-debug",
+            action="store_true",
+            help="With DJANGO_DEBUG=false, say so and do nothing (instead of failing); `make run` uses it.",
+        )
+
+    def handle(self, *args, if_empty=False, if_debug=False, **options):
+        if not settings.DEBUG:
+            if if_debug:
+                self.stdout.write(PRODUCTION_REFUSAL)
+                return
+            raise CommandError(PRODUCTION_REFUSAL)
+        self._seed(if_empty=if_empty)
 
     @transaction.atomic
-    def handle(self, *args, if_empty=False, **options):
+    def _seed(self, *, if_empty: bool) -> None:
         if if_empty and LiveStream.objects.exists():
             self.stdout.write("Streams exist; demo data not needed.")
             return
-        users = {}
+        users, passwords = {}, {}
         for username, password, role, is_staff in DEMO_USERS:
             user, created = User.objects.get_or_create(
                 username=username,
-                defaults={
-                    "role": role,
-                    "is_staff": is_staff,
-                    "is_superuser": is_staff,
-                    "email": f"{username}@example.com",
-                },
+                defaults={"role": role, "is_staff": is_staff, "email": f"{username}@example.com"},
             )
             if created:
+                password = password or secrets.token_urlsafe(12)
                 user.set_password(password)
                 user.save()
+            passwords[username] = password
             users[username] = user
-        artist = users["demo_artist"]
+        self._seed_streams(artist=users["demo_artist"])
+        self.stdout.write(self.style.SUCCESS("Demo data ready (development only). Sign in with:"))
+        for username, _, role, is_staff in DEMO_USERS:
+            password = passwords[username] or "(set when first created; `manage.py changepassword " + username + "`)"
+            self.stdout.write(f"  {username} / {password}  ({'staff' if is_staff else role})")
+        self.stderr.write(
+            self.style.WARNING(
+                "WARNING: demo accounts exist in this database. They are for local development only; "
+                "never expose this database or server to the internet."
+            )
+        )
+
+    def _seed_streams(self, *, artist: User) -> None:
         now = timezone.now()
         # The studio session starts in a few minutes, so an encoder can go live with it at once
         # (publishing opens STREAM_PUBLISH_OPENS_SECONDS before the start).
@@ -73,6 +104,3 @@ class Command(BaseCommand):
                 services.stream_start(stream_id=stream.id)
             if status == "ended":
                 services.stream_end(stream_id=stream.id)
-        self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with:"))
-        for username, password, role, is_staff in DEMO_USERS:
-            self.stdout.write(f"  {username} / {password}  ({'staff' if is_staff else role})")
