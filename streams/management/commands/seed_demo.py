@@ -25,7 +25,9 @@ DEMO_USERS = [
     ("demo_staff", None, User.Role.VIEWER, True),
 ]
 
-PRODUCTION_REFUSAL = "Demo data is for development only: DJANGO_DEBUG=false, so no demo accounts or streams were created."
+PRODUCTION_REFUSAL = (
+    "Demo data is for development only: DJANGO_DEBUG=false, so no demo accounts or streams were created."
+)
 
 
 class Command(BaseCommand):
