@@ -3,9 +3,18 @@
 import json
 
 import pytest
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import ArtistFactory, StaffFactory, UserFactory, token_for
+from livestream_site.testing.settings import TEST_SETTINGS
+
+
+@pytest.fixture(autouse=True, scope="session")
+def shared_test_settings():
+    """The settings of livestream_site/testing/settings.py, for every test."""
+    with override_settings(**TEST_SETTINGS):
+        yield
 
 
 def _client_for(user=None) -> APIClient:

@@ -1,19 +1,12 @@
 """Factories for users of every role."""
 
 import factory
-from django.contrib.auth.hashers import PBKDF2PasswordHasher
+from django.contrib.auth.hashers import make_password
 from rest_framework.authtoken.models import Token
 
 from accounts.models import User
 
 PASSWORD = "a-long-test-password-42"
-# Test users get a PBKDF2 hash with few iterations: Django's full work factor costs ~0.3 s per user, which made
-# five-user fixtures dominate the suite. check_password reads the iterations from the hash, so logins still work.
-FAST_ITERATIONS = 1000
-
-
-def fast_password_hash(raw: str) -> str:
-    return PBKDF2PasswordHasher().encode(raw, PBKDF2PasswordHasher().salt(), iterations=FAST_ITERATIONS)
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -27,7 +20,7 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def password(obj, create, extracted, **kwargs):
-        obj.password = fast_password_hash(extracted or PASSWORD)
+        obj.password = make_password(extracted or PASSWORD)  # fast in tests: TEST_SETTINGS
 
     @factory.post_generation
     def saved(obj, create, extracted, **kwargs):

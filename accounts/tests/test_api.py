@@ -216,8 +216,7 @@ WRONG_VALUES = [None, True, -1, 1.5, "", "x" * 10_000, "\x00", [], {"a": 1}]
 
 
 @pytest.mark.parametrize("field", ["username", "password", "email", "role"])
-def test_no_wrong_value_on_register_or_token_is_a_server_error(field, anon_client, settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # only speed matters here
+def test_no_wrong_value_on_register_or_token_is_a_server_error(field, anon_client):
     for n, value in enumerate(WRONG_VALUES):
         body = {"username": f"sweep{n}", "password": STRONG, "email": "", "role": "viewer", field: value}
         for path in ("/api/auth/register", "/api/auth/token"):

@@ -173,17 +173,12 @@ def test_key_rotation_sends_no_event(artist, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
-def fast_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # speed only
-
-
-@pytest.fixture
 def development(settings):
     """Demo data exists only in development (DEBUG on); pytest-django runs with DEBUG off."""
     settings.DEBUG = True
 
 
-def test_seed_demo_runs_twice_without_duplicating(capsys, fast_hashing, development):
+def test_seed_demo_runs_twice_without_duplicating(capsys, development):
     call_command("seed_demo")
     first = capsys.readouterr().out
     counts = (User.objects.count(), LiveStream.objects.count())
@@ -209,7 +204,7 @@ def test_seed_demo_if_empty_leaves_an_existing_catalogue_alone(artist, developme
     assert not User.objects.filter(username="demo_artist").exists()
 
 
-def test_seed_demo_keeps_a_changed_password(capsys, fast_hashing, development):
+def test_seed_demo_keeps_a_changed_password(capsys, development):
     call_command("seed_demo")
     viewer = User.objects.get(username="demo_viewer")
     viewer.set_password("a-password-of-my-own-77")
@@ -230,7 +225,7 @@ def test_seed_demo_refuses_in_production(settings):
     assert not LiveStream.objects.exists()
 
 
-def test_seed_demo_staff_password_is_random_and_not_superuser(capsys, fast_hashing, development):
+def test_seed_demo_staff_password_is_random_and_not_superuser(capsys, development):
     call_command("seed_demo")
     out = capsys.readouterr()
     staff = User.objects.get(username="demo_staff")

@@ -1,0 +1,16 @@
+"""Settings every test runs with, in one place (the root conftest applies them for the whole session)."""
+
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+
+class FastPBKDF2PasswordHasher(PBKDF2PasswordHasher):
+    """PBKDF2 with few iterations: Django's full work factor costs ~0.3 s per password, which made
+    user fixtures dominate the suite. The hash keeps its algorithm name and records its iterations,
+    so a real server process (daphne in process tests, with the production hashers) still verifies it."""
+
+    iterations = 1000
+
+
+TEST_SETTINGS = {
+    "PASSWORD_HASHERS": ["livestream_site.testing.settings.FastPBKDF2PasswordHasher"],
+}
