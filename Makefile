@@ -51,9 +51,11 @@ test: venv frontend
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
+# ruff (lint and format) and the layering contracts of pyproject.toml (import-linter).
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 format: venv
 	$(VENV)/bin/ruff check --fix .
