@@ -1,5 +1,20 @@
+"""The payments app: its configuration wires the signals it listens to."""
+
 from django.apps import AppConfig
 
 
 class PaymentsConfig(AppConfig):
     name = "payments"
+
+    def ready(self) -> None:
+        # Connected here, once the apps are loaded: streams announces a cancellation without knowing
+        # payments, and the payment services announce a refund due without importing their tasks.
+        from streams.signals import stream_cancelled
+
+        from . import receivers
+        from .signals import payment_unseated
+
+        stream_cancelled.connect(
+            receivers.stream_cancelled_tickets_refund, dispatch_uid="payments.stream_cancelled_tickets_refund"
+        )
+        payment_unseated.connect(receivers.payment_unseated_refund, dispatch_uid="payments.payment_unseated_refund")

@@ -58,6 +58,8 @@ class LiveStreamPayment(models.Model):
 
     # Statuses of a ticket that lets its viewer in (a partial refund is a goodwill gesture, not a revocation).
     ACCESS_STATUSES = (Status.PAID, Status.PARTIALLY_REFUNDED)
+    # Statuses of a live ticket, of which a viewer has at most one per stream (the unique constraint above).
+    ACTIVE_STATUSES = (Status.PENDING, Status.PAID, Status.PARTIALLY_REFUNDED)
 
     def __str__(self) -> str:
         return f"{self.user_id} → {self.stream_id}: {self.amount} {self.currency} ({self.status})"

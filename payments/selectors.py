@@ -9,7 +9,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from livestream_site.errors import ApplicationError, Forbidden
+from livestream_site.errors import ApplicationError, Forbidden, NotFound
 from streams.models import LiveStream
 from streams.selectors import stream_get
 
@@ -82,6 +82,21 @@ def stream_watch_access(*, user, stream_id) -> LiveStream:
             raise ApplicationError("A ticket is needed to watch this stream.", code="payment_required", status_code=402)
         raise Forbidden(f"You cannot watch this stream ({access.reason}).")
     return stream
+
+
+def payment_get(*, payment_id, lock: bool = False) -> LiveStreamPayment:
+    """One payment by id, or NotFound. With `lock` (inside a transaction) its row is held until the commit.
+
+    The one way a payment is opened under a row lock. When the stream's row is locked too, lock it first
+    (`stream_get(stream_id=..., lock=True)`): the lock order is always stream, then payment.
+    """
+    queryset = LiveStreamPayment.objects.all()
+    if lock:
+        queryset = queryset.select_for_update()
+    try:
+        return queryset.get(pk=payment_id)
+    except LiveStreamPayment.DoesNotExist:
+        raise NotFound("No payment with that id.") from None
 
 
 def payment_for_user(*, user, intent_id: str) -> LiveStreamPayment | None:

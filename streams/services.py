@@ -13,6 +13,7 @@ from livestream_site.events import stream_event_send_on_commit
 
 from .models import DEFAULT_STREAM_SETTINGS, LiveStream, stream_key_generate
 from .selectors import stream_get, stream_public_data
+from .signals import stream_cancelled
 
 logger = logging.getLogger(__name__)
 
@@ -123,7 +124,7 @@ def _transition(*, stream_id, action: str) -> LiveStream:
         logger.info("stream %s: %s -> %s", stream.id, allowed_from[0], target)
         _stream_updated_event(stream)
         if target == S.CANCELLED:
-            _tickets_refund_on_commit(stream_id=stream.id)
+            _stream_cancelled_send_on_commit(stream_id=stream.id)
     return stream
 
 
@@ -150,11 +151,9 @@ def stream_key_rotate(*, stream_id) -> LiveStream:
     return stream
 
 
-def _tickets_refund_on_commit(*, stream_id) -> None:
-    """A cancelled show refunds its tickets in a Celery task, once the cancellation is committed."""
-    from payments.tasks import stream_tickets_refund_task
-
-    transaction.on_commit(lambda: stream_tickets_refund_task.delay(str(stream_id)), robust=True)
+def _stream_cancelled_send_on_commit(*, stream_id) -> None:
+    """Announce a cancellation once committed (payments refunds the tickets); no receiver can break it."""
+    transaction.on_commit(lambda: stream_cancelled.send_robust(sender=LiveStream, stream_id=stream_id), robust=True)
 
 
 QUALITY_ORDER = [LiveStream.Quality.LOW, LiveStream.Quality.MEDIUM, LiveStream.Quality.HIGH]

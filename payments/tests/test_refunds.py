@@ -5,9 +5,12 @@ from decimal import Decimal
 import pytest
 
 from accounts.tests.factories import PASSWORD, UserFactory
+from payments import receivers
 from payments.models import LiveStreamPayment
 from payments.selectors import stream_viewer_access
 from payments.tasks import payment_refund_task, stream_tickets_refund_task
+from streams.models import LiveStream
+from streams.signals import stream_cancelled
 
 from .conftest import webhook_post
 
@@ -42,6 +45,56 @@ def test_cancelling_refunds_every_paid_ticket_despite_a_stripe_error(
         assert payment.stripe_refund_ids == [
             r["id"] for r in stripe_double.refunds.values() if r["payment_intent"] == payment.stripe_payment_intent_id
         ]
+
+
+REFUND_RECEIVER = "payments.stream_cancelled_tickets_refund"  # the dispatch_uid payments.apps connects it with
+
+
+@pytest.fixture
+def failing_receiver_first():
+    """Another app's receiver of stream_cancelled that raises, heard before the payments receiver."""
+
+    def broken(sender, **kwargs):
+        raise RuntimeError("a receiver that fails")
+
+    stream_cancelled.disconnect(dispatch_uid=REFUND_RECEIVER)
+    stream_cancelled.connect(broken, dispatch_uid="test-broken")
+    stream_cancelled.connect(receivers.stream_cancelled_tickets_refund, dispatch_uid=REFUND_RECEIVER)
+    yield
+    stream_cancelled.disconnect(dispatch_uid="test-broken")
+
+
+def test_a_failing_receiver_neither_breaks_the_cancellation_nor_stops_the_refunds(
+    client_for,
+    artist,
+    sold_show,
+    stripe_double,
+    eager_celery,
+    django_capture_on_commit_callbacks,
+    caplog,
+    failing_receiver_first,
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(artist).post(f"/api/livestreams/{sold_show.id}/cancel")
+
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert LiveStream.objects.get(pk=sold_show.id).status == "cancelled"
+    assert len(stripe_double.refunds) == 3
+    assert "a receiver that fails" in caplog.text  # logged, not hidden
+
+
+def test_the_cancellation_reaches_payments_only_through_the_stream_cancelled_signal(
+    client_for, artist, sold_show, stripe_double, eager_celery, django_capture_on_commit_callbacks
+):
+    stream_cancelled.disconnect(dispatch_uid=REFUND_RECEIVER)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            response = client_for(artist).post(f"/api/livestreams/{sold_show.id}/cancel")
+    finally:
+        stream_cancelled.connect(receivers.stream_cancelled_tickets_refund, dispatch_uid=REFUND_RECEIVER)
+
+    assert response.status_code == 200 and response.json()["status"] == "cancelled"
+    assert stripe_double.refunds == {}  # streams itself knows nothing of tickets
 
 
 def test_running_the_refund_tasks_twice_refunds_nothing_twice(sold_show, stripe_double, eager_celery):
@@ -122,6 +175,23 @@ def test_admin_refuses_a_refund_above_what_is_left(client, staff, viewer, ppv_st
     )
 
     assert b"at most 10.00" in response.content
+    assert stripe_double.refunds == {}
+    assert LiveStreamPayment.objects.get(pk=body["paymentId"]).status == "paid"
+
+
+def test_admin_shows_the_refund_services_refusal_of_a_zero_amount(
+    client, staff, viewer, ppv_stream, buy, stripe_double
+):
+    body = buy(viewer, ppv_stream())
+    admin = _admin_client(client, staff)
+
+    response = admin.post(
+        "/admin/payments/livestreampayment/",
+        {"action": "refund", "_selected_action": [body["paymentId"]], "apply": "1", "amount": "0"},
+        follow=True,
+    )
+
+    assert b"The refund must be above 0 and at most 10.00 USD." in response.content
     assert stripe_double.refunds == {}
     assert LiveStreamPayment.objects.get(pk=body["paymentId"]).status == "paid"
 

@@ -19,6 +19,7 @@ from livestream_site.errors import Conflict, Forbidden
 from payments.models import LiveStreamPayment
 from streams import services
 from streams.models import LiveStream
+from streams.signals import stream_cancelled
 from streams.tests.factories import stream_factory
 
 pytestmark = pytest.mark.django_db
@@ -150,6 +151,42 @@ def test_no_event_for_a_refused_or_rolled_back_change(artist, django_capture_on_
             raise RuntimeError("the surrounding work failed")
     assert callbacks == []
     assert LiveStream.objects.get(pk=stream.id).title == "Test concert"
+
+
+@pytest.fixture
+def cancellations():
+    """The stream ids `stream_cancelled` announces, as a receiver of another app would hear them."""
+    heard = []
+
+    def receiver(sender, *, stream_id, **kwargs):
+        heard.append(stream_id)
+
+    stream_cancelled.connect(receiver, dispatch_uid="test-cancellations")
+    yield heard
+    stream_cancelled.disconnect(dispatch_uid="test-cancellations")
+
+
+def test_cancel_announces_stream_cancelled_only_after_commit(artist, django_capture_on_commit_callbacks, cancellations):
+    stream, live = stream_factory(artist=artist), stream_factory(artist=artist, status="live")
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        services.stream_cancel(stream_id=stream.id)
+        services.stream_end(stream_id=live.id)
+        assert cancellations == [], "nothing is announced before the commit"
+    for callback in callbacks:
+        callback()
+    assert cancellations == [stream.id]
+
+
+def test_a_refused_or_rolled_back_cancel_announces_nothing(artist, django_capture_on_commit_callbacks, cancellations):
+    live, scheduled = stream_factory(artist=artist, status="live"), stream_factory(artist=artist)
+    with django_capture_on_commit_callbacks(execute=True):
+        with pytest.raises(Conflict):
+            services.stream_cancel(stream_id=live.id)
+        with pytest.raises(RuntimeError), transaction.atomic():
+            services.stream_cancel(stream_id=scheduled.id)
+            raise RuntimeError("the surrounding work failed")
+    assert cancellations == []
+    assert LiveStream.objects.get(pk=scheduled.id).status == "scheduled"
 
 
 def test_update_sends_an_event_only_when_something_changed(artist, django_capture_on_commit_callbacks):

@@ -1,0 +1,13 @@
+"""Receivers of payments: signals sent after a commit become retried, idempotent refund tasks."""
+
+from .tasks import payment_refund_task, stream_tickets_refund_task
+
+
+def stream_cancelled_tickets_refund(sender, *, stream_id, **kwargs) -> None:
+    """A cancelled show (streams.signals.stream_cancelled): refund every ticket of it."""
+    stream_tickets_refund_task.delay(str(stream_id))
+
+
+def payment_unseated_refund(sender, *, payment_id, reason: str, **kwargs) -> None:
+    """Money taken for a seat that is gone (payments.signals.payment_unseated): give it back."""
+    payment_refund_task.delay(str(payment_id), reason)
