@@ -58,7 +58,7 @@ def staff(db):
 @pytest.fixture
 def room_frames(monkeypatch):
     """Every frame handed to the stream rooms' transport (decoded), in order; still delivered as usual."""
-    from chat import realtime
+    from livestream_site import realtime
 
     frames: list[dict] = []
     deliver = realtime.room_publish

@@ -1,5 +1,16 @@
+"""The chat app's configuration: it wires the real-time transport's peak-viewer hook to the stream's record."""
+
 from django.apps import AppConfig
+
+from livestream_site.realtime import viewer_peak_hook_set
 
 
 class ChatConfig(AppConfig):
     name = "chat"
+
+    def ready(self):
+        # Services import models, which the app registry allows only once it is ready.
+        from streams.services import stream_peak_viewers_record
+
+        # The transport imports no app: the chat's rooms count the viewers, so chat tells it where peaks go.
+        viewer_peak_hook_set(stream_peak_viewers_record)

@@ -12,10 +12,10 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from livestream_site.errors import ApplicationError
+from livestream_site.realtime import frame_encode, hub_get
 from payments.selectors import stream_watch_access
 
 from . import services
-from .realtime import frame_encode, hub_get
 from .selectors import chat_settings_get, stream_is_exempt
 
 logger = logging.getLogger(__name__)

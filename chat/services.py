@@ -12,12 +12,12 @@ from django.utils import timezone
 
 from livestream_site.errors import ApplicationError, Forbidden, NotFound
 from livestream_site.events import stream_event_send_on_commit
+from livestream_site.realtime import rate_limit_hit, slow_mode_hit
 from payments.selectors import stream_watch_access
 from streams.models import LiveStream
 from streams.selectors import stream_can_manage, stream_manage_access
 
 from .models import ChatBan, ChatModerator, LiveStreamChat, LiveStreamChatSettings
-from .realtime import rate_limit_hit, slow_mode_hit
 from .selectors import (
     chat_ban_active,
     chat_blocked_terms,

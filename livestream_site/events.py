@@ -4,15 +4,16 @@ import logging
 
 from django.db import transaction
 
+from . import realtime
+
 logger = logging.getLogger(__name__)
 
 
 def stream_event_send_now(*, stream_id, event: str, data: dict) -> None:
     """Send `event` to the stream's room in every server process, encoded once, right now."""
-    from chat.realtime import frame_encode, room_publish
-
     try:
-        room_publish(stream_id, frame_encode(event, data))
+        # Through the module attribute, so a test that wraps realtime.room_publish sees every frame.
+        realtime.room_publish(stream_id, realtime.frame_encode(event, data))
     except Exception:  # an unreachable Redis must not undo a committed change
         logger.exception("could not send %s for stream %s", event, stream_id)
 

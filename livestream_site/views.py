@@ -10,6 +10,7 @@ from django.http import JsonResponse
 from django.views.defaults import page_not_found
 
 from .errors import error_body
+from .realtime import redis_sync
 
 
 def _check_database() -> str:
@@ -48,8 +49,6 @@ def not_found(request, exception=None):
 
 def _check_realtime() -> str:
     """The stream rooms' fan-out: Redis pub/sub across processes, or in-process without REDIS_URL."""
-    from chat.realtime import redis_sync
-
     client = redis_sync()
     if client is None:
         return "ok"

@@ -1,0 +1,77 @@
+"""The real-time transport of stream rooms: cross-process fan-out, the viewer registry, coalesced counts, rate limits.
+
+One hub per event loop holds that loop's WebSocket connections, by stream. With Redis, the hub keeps
+ONE pub/sub subscription per stream that has local viewers; a frame is JSON-encoded once by whoever
+publishes it and written as-is to every local viewer, so a chat message costs one PUBLISH and one
+delivery per process, never per viewer. Without REDIS_URL the same hub delivers in-process, so the
+embedded default behaves the same way in one process. Which of the two is chosen once per process
+(`transport_get`); everything else is written against the `Transport` interface.
+
+This package imports no app: the peak-viewer write reaches the domain through `viewer_peak_hook_set`.
+"""
+
+import threading
+
+import redis
+from django.conf import settings
+
+from .hub import Hub, hub_for, viewer_peak_hook_set
+from .local_transport import LocalTransport
+from .redis_transport import RedisTransport
+from .transport import Transport, frame_encode, now_ms
+
+__all__ = [
+    "Hub",
+    "LocalTransport",
+    "RedisTransport",
+    "Transport",
+    "frame_encode",
+    "hub_get",
+    "now_ms",
+    "rate_limit_hit",
+    "redis_sync",
+    "room_publish",
+    "slow_mode_hit",
+    "transport_get",
+    "viewer_peak_hook_set",
+]
+
+_transport: Transport | None = None
+_transport_lock = threading.Lock()
+
+
+def transport_get() -> Transport:
+    """This process's transport, chosen once from settings.REDIS_URL."""
+    global _transport
+    if _transport is not None:  # every frame passes here: no lock once chosen
+        return _transport
+    with _transport_lock:
+        if _transport is None:
+            _transport = RedisTransport(settings.REDIS_URL) if settings.REDIS_URL else LocalTransport()
+        return _transport
+
+
+def redis_sync() -> redis.Redis | None:
+    """The blocking Redis client of the fan-out, or None when it runs in-process."""
+    transport = transport_get()
+    return transport.sync_client() if isinstance(transport, RedisTransport) else None
+
+
+def room_publish(stream_id, text: str) -> None:
+    """Send an encoded frame to every viewer of the stream, in every process (sync callers, any thread)."""
+    transport_get().room_publish(str(stream_id), text)
+
+
+def rate_limit_hit(*, key: str, limit: int, window_seconds: float) -> float:
+    """Count one hit against `key`; 0 when allowed, else the seconds to wait (the hit is not counted)."""
+    return transport_get().rate_limit_hit(key=key, limit=limit, window_seconds=window_seconds)
+
+
+def slow_mode_hit(*, key: str, seconds: int) -> float:
+    """One message per `seconds` per key; 0 when allowed, else the seconds to wait."""
+    return transport_get().slow_mode_hit(key=key, seconds=seconds)
+
+
+def hub_get() -> Hub:
+    """The hub of the running event loop."""
+    return hub_for(transport_get())

@@ -1,0 +1,181 @@
+"""The transport across processes: Redis pub/sub for rooms, Lua scripts for the viewer registry and rate limits."""
+
+import asyncio
+import logging
+import threading
+import uuid
+from dataclasses import dataclass
+
+import redis
+import redis.asyncio
+
+from .transport import Deliver, Subscribed, Transport, now_ms
+
+logger = logging.getLogger(__name__)
+
+# Key names are shared with every other process of the platform (and read by tests): keep them.
+ROOM_PREFIX = "rt:room:"
+VIEWERS_PREFIX = "rt:viewers:"
+RATE_LIMIT_PREFIX = "rt:rl:"
+SLOW_MODE_PREFIX = "rt:slow:"
+COUNT_SLOT_PREFIX = "rt:vc-slot:"
+COUNT_LAST_PREFIX = "rt:vc-last:"
+
+# Viewers of a stream: a sorted set of "<viewer>|<connection>" scored by expiry (ms). A connection
+# refreshes its score on every heartbeat; a dead process's connections expire on their own.
+# Distinct viewers are counted by the part before "|" (a user, or one anonymous connection).
+# Drop expired connections, then count distinct viewers into `n` (and remember them in `seen`).
+_VIEWERS_SEEN_LUA = """
+local now = tonumber(ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+local seen = {}
+local n = 0
+for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local k = string.match(m, '^([^|]+)|')
+  if k and not seen[k] then seen[k] = true; n = n + 1 end
+end
+"""
+_VIEWER_COUNT_LUA = _VIEWERS_SEEN_LUA + "return n\n"
+# Add a connection unless its viewer is new and the stream is full (then -1): one script, so two
+# processes cannot both take the last seat.
+_VIEWER_ADD_LUA = (
+    _VIEWERS_SEEN_LUA
+    + """
+local limit = tonumber(ARGV[5])
+if not seen[ARGV[4]] then
+  if limit > 0 and n >= limit then return -1 end
+  n = n + 1
+end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return n
+"""
+)
+# Sliding-window log: at most ARGV[2] hits in the last ARGV[3] ms. Returns 0, or ms until allowed.
+_RATE_LIMIT_LUA = """
+local now = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+if redis.call('ZCARD', KEYS[1]) >= limit then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  return math.max(1, tonumber(oldest[2]) + window - now)
+end
+redis.call('ZADD', KEYS[1], now, ARGV[4])
+redis.call('PEXPIRE', KEYS[1], window)
+return 0
+"""
+
+
+@dataclass
+class _Link:
+    """One event loop's connection and its room subscriptions."""
+
+    client: redis.asyncio.Redis
+    pubsub: redis.asyncio.client.PubSub
+    deliver: Deliver
+    subscribed: Subscribed
+
+
+class RedisTransport(Transport):
+    """Rooms, viewers and limits shared by every process that uses the same Redis."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self._sync_client: redis.Redis | None = None
+        self._sync_lock = threading.Lock()
+
+    def sync_client(self) -> redis.Redis:
+        """The process's blocking client (thread-safe: a connection pool), made on first use."""
+        with self._sync_lock:
+            if self._sync_client is None:
+                self._sync_client = redis.Redis.from_url(self.url)
+            return self._sync_client
+
+    # Any thread ----------------------------------------------------------------------------------
+    def room_publish(self, stream_id: str, text: str) -> None:
+        self.sync_client().publish(ROOM_PREFIX + stream_id, text)
+
+    def rate_limit_hit(self, *, key: str, limit: int, window_seconds: float) -> float:
+        window_ms = int(window_seconds * 1000)
+        wait_ms = self.sync_client().eval(
+            _RATE_LIMIT_LUA, 1, RATE_LIMIT_PREFIX + key, now_ms(), limit, window_ms, uuid.uuid4().hex
+        )
+        return int(wait_ms) / 1000
+
+    def slow_mode_hit(self, *, key: str, seconds: int) -> float:
+        client = self.sync_client()
+        full_key = SLOW_MODE_PREFIX + key
+        if client.set(full_key, 1, nx=True, px=seconds * 1000):
+            return 0
+        return max(int(client.pttl(full_key)), 1) / 1000
+
+    # One event loop ------------------------------------------------------------------------------
+    def link_open(self, loop: asyncio.AbstractEventLoop, *, deliver: Deliver, subscribed: Subscribed) -> _Link:
+        client = redis.asyncio.Redis.from_url(self.url)
+        return _Link(client=client, pubsub=client.pubsub(), deliver=deliver, subscribed=subscribed)
+
+    async def link_close(self, link: _Link) -> None:
+        await link.pubsub.aclose()
+        await link.client.aclose()
+
+    async def room_read(self, link: _Link) -> None:
+        while True:
+            try:
+                message = await link.pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("room subscription failed; retrying")
+                await asyncio.sleep(0.5)
+                continue
+            if message is None:
+                continue
+            stream_id = message["channel"].decode()[len(ROOM_PREFIX) :]
+            if message["type"] == "message":
+                await link.deliver(stream_id, message["data"].decode())
+            elif message["type"] == "subscribe":
+                link.subscribed(stream_id)
+
+    async def room_subscribe(self, link: _Link, stream_id: str) -> None:
+        await link.pubsub.subscribe(ROOM_PREFIX + stream_id)
+        logger.debug("subscribed to room %s", stream_id)
+
+    async def room_unsubscribe(self, link: _Link, stream_id: str) -> None:
+        await link.pubsub.unsubscribe(ROOM_PREFIX + stream_id)
+
+    async def room_publish_async(self, link: _Link, stream_id: str, text: str) -> None:
+        await link.client.publish(ROOM_PREFIX + stream_id, text)
+
+    async def viewer_add(self, link: _Link, *, stream_id: str, member: str, limit: int, ttl_ms: int) -> int:
+        now = now_ms()
+        viewer = member.split("|", 1)[0]
+        count = await link.client.eval(
+            _VIEWER_ADD_LUA, 1, VIEWERS_PREFIX + stream_id, now, now + ttl_ms, member, viewer, limit, ttl_ms * 2
+        )
+        return int(count)
+
+    async def viewer_remove(self, link: _Link, *, stream_id: str, member: str) -> None:
+        await link.client.zrem(VIEWERS_PREFIX + stream_id, member)
+
+    async def viewer_count(self, link: _Link, *, stream_id: str) -> int:
+        return int(await link.client.eval(_VIEWER_COUNT_LUA, 1, VIEWERS_PREFIX + stream_id, now_ms()))
+
+    async def viewers_refresh(self, link: _Link, *, members: dict[str, set[str]], ttl_ms: int) -> None:
+        expiry = now_ms() + ttl_ms
+        async with link.client.pipeline(transaction=False) as pipe:
+            for stream_id, stream_members in members.items():
+                key = VIEWERS_PREFIX + stream_id
+                pipe.zadd(key, dict.fromkeys(stream_members, expiry), xx=True)
+                pipe.pexpire(key, ttl_ms * 2)
+            await pipe.execute()
+
+    async def count_slot_take(self, link: _Link, *, stream_id: str, interval_seconds: float) -> float:
+        key = COUNT_SLOT_PREFIX + stream_id
+        if await link.client.set(key, 1, nx=True, px=max(1, int(interval_seconds * 1000))):
+            return 0
+        return max(int(await link.client.pttl(key)), 1) / 1000
+
+    async def count_swap(self, link: _Link, *, stream_id: str, count: int) -> int | None:
+        previous = await link.client.set(COUNT_LAST_PREFIX + stream_id, count, ex=3600, get=True)
+        return None if previous is None else int(previous)
