@@ -122,8 +122,8 @@ CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 # Every periodic task of the platform, declared here and nowhere else (run by the worker's beat, `-B`).
 CELERY_BEAT_SCHEDULE: dict = {
     "payments-release-lapsed-seat-holds": {"task": "payments.tasks.payment_holds_release_task", "schedule": 60.0},
-    # The media plane's safety net for a lost on_publish_done (streams.media_services.ingest_reconcile).
-    "streams-ingest-reconcile": {"task": "streams.tasks.ingest_reconcile", "schedule": 60.0},
+    # The media plane's safety net for a lost on_publish_done (streams.media.services.ingest_reconcile).
+    "streams-ingest-reconcile": {"task": "streams.media.tasks.ingest_reconcile", "schedule": 60.0},
 }
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -259,7 +259,7 @@ LOGGING = {
     },
 }
 
-# --- Media plane (streams/backends, streams/media) --------------------------------------------
+# --- Media plane (streams/media; its backends in streams/media/backends) ----------------------
 STREAMING_BACKEND = env("STREAMING_BACKEND", default="rtmp")
 RTMP_PORT = env.int("RTMP_PORT", default=1935)
 MEDIA_HTTP_PORT = env.int("MEDIA_HTTP_PORT", default=8080)

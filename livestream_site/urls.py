@@ -36,7 +36,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     re_path(r"^healthz/?$", healthz, name="healthz"),
-    path("", include("streams.media_urls")),
+    path("", include("streams.media.urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", stream_list_page, name="stream-list"),

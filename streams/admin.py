@@ -6,7 +6,8 @@ from django.contrib import admin, messages
 from livestream_site.admin import StaffModelAdmin, StaffPermissionsMixin
 from livestream_site.errors import ApplicationError
 
-from . import media_services, services
+from . import services
+from .media import services as media_services
 from .models import LiveStream, LiveStreamRecording
 
 

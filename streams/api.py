@@ -1,8 +1,5 @@
 """REST API of streams: serializers that translate, a thin viewset that calls services."""
 
-from datetime import timedelta
-
-from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, serializers, status, viewsets
@@ -10,22 +7,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from accounts.models import User
-from livestream_site.errors import Conflict, Forbidden
-from payments.selectors import stream_viewer_access, stream_watch_access
+from livestream_site.errors import Forbidden
 
-from . import media_services, services
-from .backends import get_backend
+from . import services
 from .filters import LiveStreamFilter
-from .media_api import (
-    AdaptQualityInput,
-    HealthOutput,
-    IngestOutput,
-    PlaybackOutput,
-    RecordingOutput,
-    stream_viewer_quality_summary,
-)
+from .media import services as media_services
 from .models import LiveStream, stream_settings_errors
-from .selectors import stream_can_manage, stream_get, stream_list_visible, stream_manage_access, stream_recordings
+from .selectors import stream_can_manage, stream_get, stream_list_visible, stream_manage_access
 
 
 class ArtistOutput(serializers.Serializer):
@@ -205,57 +193,3 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
     def rotate_stream_key(self, request, pk=None):
         stream = services.stream_key_rotate(stream_id=self._managed().id)
         return Response({"streamKey": stream.stream_key})
-
-    # --- Media plane: ingest, playback, quality, health, recordings -------------------------
-    @extend_schema(request=None, responses=IngestOutput)
-    @action(detail=True, methods=["get"])
-    def ingest(self, request, pk=None):
-        """Where the artist's encoder (OBS) publishes: the server URL and the stream key."""
-        return Response(get_backend().ingest_info(stream=self._managed()))
-
-    @extend_schema(request=None, responses=PlaybackOutput)
-    @action(detail=True, methods=["get"])
-    def playback(self, request, pk=None):
-        stream = stream_watch_access(user=request.user, stream_id=pk)
-        if stream.status == LiveStream.Status.ENDED:
-            raise Conflict("The stream has ended: watch its recordings.", code="stream_ended")
-        expires_at = timezone.now() + timedelta(seconds=settings.PLAYBACK_TOKEN_TTL_SECONDS)
-        url = request.build_absolute_uri(get_backend().playback_url(stream=stream, expires_at=expires_at))
-        return Response({"type": "hls", "url": url, "expires_at": expires_at})
-
-    @extend_schema(request=AdaptQualityInput, responses=LiveStreamSerializer)
-    @action(detail=True, methods=["post"], url_path="adapt-quality")
-    def adapt_quality(self, request, pk=None):
-        stream = self._managed()
-        serializer = AdaptQualityInput(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        stream = services.stream_quality_adapt(
-            stream_id=stream.id, max_quality=serializer.validated_data["max_quality"]
-        )
-        return self._respond(stream)
-
-    @extend_schema(request=None, responses=HealthOutput)
-    @action(detail=True, methods=["get"])
-    def health(self, request, pk=None):
-        stream = self._managed()
-        backend = get_backend()
-        data = {"stream_id": stream.id, "status": stream.status, "backend": backend.name}
-        data.update(backend.health(stream=stream))
-        data["renditions"] = [
-            {"name": r.name, "width": r.width, "height": r.height, "bandwidth": r.bandwidth, "codecs": r.codecs}
-            for r in backend.renditions(stream=stream)
-        ]
-        data["viewer_quality"] = stream_viewer_quality_summary(stream=stream)
-        return Response(data)
-
-    @extend_schema(request=None, responses=RecordingOutput(many=True))
-    @action(detail=True, methods=["get"])
-    def recordings(self, request, pk=None):
-        stream = self.get_object()
-        access = stream_viewer_access(user=request.user, stream=stream)
-        recordings = list(stream_recordings(stream=stream))
-        context = {
-            "with_urls": access.has_access,
-            "expires_at": timezone.now() + timedelta(seconds=settings.PLAYBACK_TOKEN_TTL_SECONDS),
-        }
-        return Response(RecordingOutput(recordings, many=True, context=context).data)

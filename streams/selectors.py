@@ -68,8 +68,3 @@ def stream_public_data(stream: LiveStream) -> dict:
         "maxQuality": stream.max_quality,
         "qualityCap": stream.quality_cap or None,
     }
-
-
-def stream_recordings(*, stream: LiveStream):
-    """A stream's recordings, newest first."""
-    return stream.recordings.all()

@@ -1,18 +1,25 @@
-"""Render the media server's config and replace this process with nginx (daemon off)."""
+"""Run the configured backend's own media server in the foreground (rtmp: nginx, daemon off)."""
 
 import os
+import signal
 
 from django.core.management.base import BaseCommand
 
-from streams.media import config
+from streams.media.backends import get_backend
 
 
 class Command(BaseCommand):
-    help = "Start the media server (nginx + RTMP module) in the foreground, from RUN_DIR/nginx.conf."
+    help = "Start the media server of STREAMING_BACKEND in the foreground (rtmp: nginx + RTMP module)."
 
     def handle(self, *args, **options):
-        conf = config.render()
-        command = config.nginx_command(conf)
-        self.stdout.write(f"media server: {' '.join(command)}")
+        backend = get_backend()
+        server = backend.media_server_prepare()
+        if server is None:
+            self.stdout.write(f"media server: the {backend.name} backend runs none here; idling")
+            self.stdout.flush()
+            # Stay up: honcho stops every process of the Procfile when one exits.
+            signal.pause()
+            return
+        self.stdout.write(f"media server: {' '.join(server.run)}")
         self.stdout.flush()
-        os.execv(command[0], command)
+        os.execv(server.run[0], server.run)

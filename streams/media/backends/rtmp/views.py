@@ -1,7 +1,8 @@
-"""The media server's callbacks (nginx-rtmp on_publish, on_publish_done, on_record_done) and the
-ladder's plan: thin views that accept only the media server and call the media services."""
+"""nginx's callbacks (on_publish, on_publish_done, on_record_done), the ladder's plan and the viewers'
+master playlist: thin views that translate nginx's requests into calls of the media plane."""
 
 import logging
+import time
 import uuid
 from functools import wraps
 
@@ -12,8 +13,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from livestream_site.errors import ApplicationError, error_body
+from streams.media import selectors as media_selectors
+from streams.media import services as media_services
+from streams.models import LiveStream
 
-from . import media_services
+from .hls import master_playlist_render, master_token_read
 
 logger = logging.getLogger(__name__)
 
@@ -90,6 +94,35 @@ def ladder_plan(request):
     if stream_id is None:
         return JsonResponse(error_body("not_found", "No stream with that id."), status=404)
     try:
-        return JsonResponse({"maxHeight": media_services.ingest_max_height(stream_id=stream_id)})
+        return JsonResponse({"maxHeight": media_selectors.ingest_max_height(stream_id=stream_id)})
     except ApplicationError as exc:
         return JsonResponse(error_body(exc.code, exc.message), status=exc.status_code)
+
+
+# --- The viewers' master playlist ------------------------------------------------------------------
+def _playlist_error(status: int, code: str, message: str) -> JsonResponse:
+    response = JsonResponse(error_body(code, message), status=status)
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@require_GET
+def master_playlist(request, token: str):
+    """Only the renditions the stream allows now, each variant URL signed (the token is the access check,
+    made when the playback URL was handed out)."""
+    claims = master_token_read(token)
+    if claims is None:
+        return _playlist_error(403, "forbidden", "Invalid playback token.")
+    if claims["e"] < time.time():
+        return _playlist_error(410, "playback_expired", "The playback token has expired: ask for a new one.")
+    stream = LiveStream.objects.filter(pk=claims["s"]).first()
+    if stream is None or stream.status == LiveStream.Status.CANCELLED:
+        return _playlist_error(404, "not_found", "No such stream.")
+    renditions = media_selectors.stream_renditions_allowed(stream=stream)
+    if not renditions:
+        return _playlist_error(404, "not_live", "The stream is not being broadcast right now.")
+    body = master_playlist_render(stream_id=stream.id, renditions=renditions, expires=claims["e"])
+    response = HttpResponse(body, content_type="application/vnd.apple.mpegurl")
+    response["Cache-Control"] = "no-store"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response

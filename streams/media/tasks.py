@@ -1,10 +1,10 @@
-"""Celery tasks of streams: thin, idempotent wrappers around the media services."""
+"""Celery tasks of the media plane: thin, idempotent wrappers around its services."""
 
 import logging
 
 from celery import shared_task
 
-from . import media_services
+from . import services as media_services
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from livestream_site.testing.processes import free_port  # noqa: F401 - the media tests import it from here
-from streams.media import config
+from streams.media.backends.rtmp import config
 
 needs_media = pytest.mark.skipif(
     not (
@@ -43,7 +43,7 @@ def http_get(url: str) -> tuple[int, bytes]:
 
 @contextmanager
 def media_server(settings, tmp_path: Path, callback_base_url: str):
-    """nginx from streams/media/nginx.conf.template, on free loopback ports, in a temporary folder."""
+    """nginx from streams/media/backends/rtmp/nginx.conf.template, on free loopback ports, in a temporary folder."""
     rtmp_port, http_port = free_port(), free_port()
     settings.RUN_DIR = tmp_path / "run"
     settings.MEDIA_ROOT = tmp_path / "media"

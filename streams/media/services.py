@@ -1,31 +1,30 @@
-"""Writes of the media plane: publishes and their end, the reconnect window, recordings and replays."""
+"""Writes of the media plane: publishes and their end, the reconnect window, recordings and replays.
+
+Everything the media system decides (where files are, how a part names its stream, how a replay is
+stored) is asked of the configured backend (`get_backend()`); the lifecycle is streams.services.
+"""
 
 import json
 import logging
-import re
-import shutil
 import subprocess
 import tempfile
-import threading
 from datetime import timedelta
 from pathlib import Path
+from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files import File
-from django.core.files.storage import default_storage
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from livestream_site.errors import Forbidden, NotFound
+from livestream_site.celery import run_later
+from livestream_site.errors import Forbidden
+from streams import services as stream_services
+from streams.models import LiveStream, LiveStreamRecording, StreamIngest
 
-from . import services
 from .backends import get_backend
-from .models import LiveStream, LiveStreamRecording, StreamIngest
 
 logger = logging.getLogger(__name__)
-
-RECORDED_PART_RE = re.compile(r"^(?P<stream_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-\d+\.flv$")
 
 S = LiveStream.Status
 R = LiveStreamRecording.Status
@@ -33,32 +32,6 @@ R = LiveStreamRecording.Status
 
 class RecordingError(Exception):
     """ffmpeg or ffprobe could not turn the recorded parts into a verified MP4."""
-
-
-def run_later(task, *, args: list, countdown: float = 0) -> None:
-    """Enqueue a Celery task, after `countdown` seconds.
-
-    With eager Celery (no broker: the embedded default and the tests) a countdown would run at once,
-    so the task runs in a daemon thread of this process after the delay instead. Call it inside
-    transaction.on_commit so the task sees what the caller committed.
-    """
-    from livestream_site.celery import app
-
-    if not app.conf.task_always_eager:
-        task.apply_async(args=args, countdown=countdown)
-        return
-
-    def run():
-        try:
-            task.apply(args=args)
-        except Exception:
-            logger.exception("%s%s failed", task.name, tuple(args))
-        finally:
-            close_old_connections()
-
-    timer = threading.Timer(countdown, run)
-    timer.daemon = True
-    timer.start()
 
 
 # --- Ingest -----------------------------------------------------------------------------------
@@ -89,7 +62,7 @@ def ingest_publish(*, stream_key: str, client_id: str = "", client_addr: str = "
         ingest.save()
         logger.info("stream %s: publish #%s from %s", stream.id, ingest.generation, client_addr or "?")
         if stream.status == S.SCHEDULED:
-            stream = services.stream_start(stream_id=stream.id)
+            stream = stream_services.stream_start(stream_id=stream.id)
     return stream
 
 
@@ -142,7 +115,7 @@ def ingest_reconcile() -> int:
     return closed
 
 
-def ingest_reconnect_window_expire(*, stream_id, generation: int) -> None:
+def ingest_reconnect_window_expire(*, stream_id: UUID | str, generation: int) -> None:
     """End the stream if no publish came since publish #generation ended; finalize its recording."""
     with transaction.atomic():
         ingest = StreamIngest.objects.select_for_update().filter(stream_id=stream_id).first()
@@ -151,8 +124,8 @@ def ingest_reconnect_window_expire(*, stream_id, generation: int) -> None:
             return
         stream = LiveStream.objects.get(pk=stream_id)
         if stream.status == S.LIVE:
-            services.stream_end(stream_id=stream_id)
-        transaction.on_commit(lambda: hls_output_remove(stream_id=stream_id))
+            stream_services.stream_end(stream_id=stream_id)
+        transaction.on_commit(lambda: get_backend().output_remove(stream_id=stream_id))
         recording_id = ingest.recording_id
         if recording_id:
             ingest.recording = None
@@ -161,34 +134,20 @@ def ingest_reconnect_window_expire(*, stream_id, generation: int) -> None:
         recording_finalize_enqueue(recording_id=recording_id)
 
 
-def ingest_max_height(*, stream_id) -> int | None:
-    from .backends import quality_max_height
-
-    stream = LiveStream.objects.filter(pk=stream_id).only("max_quality").first()
-    if stream is None:
-        raise NotFound("No stream with that id.")
-    return quality_max_height(stream.max_quality)
-
-
-def stream_end_and_disconnect(*, stream_id) -> LiveStream:
+def stream_end_and_disconnect(*, stream_id: UUID | str) -> LiveStream:
     """End the stream (the artist or staff did) and disconnect its encoder, if one is sending."""
-    stream = services.stream_end(stream_id=stream_id)
+    stream = stream_services.stream_end(stream_id=stream_id)
     get_backend().publisher_drop(stream=stream)
     return stream
 
 
 # --- Recordings -------------------------------------------------------------------------------
-def _recordings_dir() -> Path:
-    return (Path(settings.RUN_DIR) / "recordings").resolve()
-
-
 def recording_part_add(*, path: str) -> LiveStreamRecording | None:
-    """The media server closed a recorded file of a publish, named "<stream id>-<unix time>.flv"."""
-    part = Path(path).resolve()
-    match = RECORDED_PART_RE.match(part.name)
-    if part.parent != _recordings_dir() or not match:
+    """The media server closed a recorded file of a publish (a part: reconnects add more)."""
+    stream_id = get_backend().recording_part_stream_id(path=path)
+    if stream_id is None:
         raise Forbidden("Not a recording of this media server.", code="bad_recording_path")
-    stream_id = match["stream_id"]
+    part = Path(path).resolve()
     with transaction.atomic():
         stream = LiveStream.objects.select_for_update().filter(pk=stream_id).first()
         ingest = StreamIngest.objects.select_for_update().filter(stream_id=stream_id).first()
@@ -214,7 +173,8 @@ def recording_part_add(*, path: str) -> LiveStreamRecording | None:
     return recording
 
 
-def recording_finalize_enqueue(*, recording_id) -> None:
+def recording_finalize_enqueue(*, recording_id: UUID | str) -> None:
+    """Finalize the recording in a task once the caller's transaction commits."""
     from .tasks import recording_finalize
 
     transaction.on_commit(lambda: run_later(recording_finalize, args=[str(recording_id)]))
@@ -236,7 +196,7 @@ def _ffmpeg(*args: str) -> None:
         raise RecordingError(f"ffmpeg: {result.stderr.strip()[-500:]}")
 
 
-def recording_finalize(*, recording_id) -> LiveStreamRecording | None:
+def recording_finalize(*, recording_id: UUID | str) -> LiveStreamRecording | None:
     """Join and remux the parts into a faststart MP4, probe it, thumbnail it, store it. Idempotent."""
     # One finalization of a recording at a time (a redelivered or duplicate task waits its turn).
     lock = f"streams:recording-finalize:{recording_id}"
@@ -249,7 +209,7 @@ def recording_finalize(*, recording_id) -> LiveStreamRecording | None:
         cache.delete(lock)
 
 
-def _recording_finalize(*, recording_id) -> LiveStreamRecording:
+def _recording_finalize(*, recording_id: UUID | str) -> LiveStreamRecording:
     with transaction.atomic():
         recording = LiveStreamRecording.objects.select_for_update().get(pk=recording_id)
         if recording.status == R.READY:
@@ -289,8 +249,10 @@ def _recording_finalize(*, recording_id) -> LiveStreamRecording:
             str(thumbnail),
         )
         base = f"{recording.stream_id}/{recording.id}"
-        file_name = _store(f"recordings/{base}.mp4", output)
-        thumbnail_name = _store(f"thumbnails/{base}.jpg", thumbnail)
+        size = int(info["format"].get("size") or output.stat().st_size)
+        backend = get_backend()
+        file_name = backend.recording_save(name=f"recordings/{base}.mp4", path=output)
+        thumbnail_name = backend.recording_save(name=f"thumbnails/{base}.jpg", path=thumbnail)
     with transaction.atomic():
         recording = LiveStreamRecording.objects.select_for_update().get(pk=recording_id)
         recording.file.name = file_name
@@ -298,7 +260,7 @@ def _recording_finalize(*, recording_id) -> LiveStreamRecording:
         recording.duration_seconds = round(duration, 3)
         recording.width = video.get("width")
         recording.height = video.get("height")
-        recording.size_bytes = int(info["format"].get("size") or output_size(file_name))
+        recording.size_bytes = size
         bit_rate = info["format"].get("bit_rate")
         recording.bitrate_kbps = round(int(bit_rate) / 1000) if bit_rate else None
         recording.status = R.READY
@@ -311,26 +273,8 @@ def _recording_finalize(*, recording_id) -> LiveStreamRecording:
     return recording
 
 
-def output_size(name: str) -> int:
-    return default_storage.size(name)
-
-
-def _store(name: str, path: Path) -> str:
-    # Idempotent: a retry overwrites what an interrupted attempt stored, never adds a copy.
-    if default_storage.exists(name):
-        default_storage.delete(name)
-    with path.open("rb") as handle:
-        return default_storage.save(name, File(handle))
-
-
-def recording_fail(*, recording_id, error: str) -> None:
+def recording_fail(*, recording_id: UUID | str, error: str) -> None:
     LiveStreamRecording.objects.filter(pk=recording_id).exclude(status=R.READY).update(
         status=R.FAILED, error=error[:2000], updated_at=timezone.now()
     )
     logger.error("recording %s failed: %s", recording_id, error)
-
-
-# --- Files ------------------------------------------------------------------------------------
-def hls_output_remove(*, stream_id) -> None:
-    """Delete what the ladder left of an ended stream."""
-    shutil.rmtree(Path(settings.RUN_DIR) / "hls" / str(stream_id), ignore_errors=True)

@@ -10,7 +10,7 @@ import pytest
 from django.utils import timezone
 
 from payments.models import LiveStreamPayment
-from streams.backends.rtmp import secure_link_token
+from streams.media.backends.rtmp.hls import secure_link_token
 from streams.models import LiveStream, LiveStreamRecording
 from streams.tests.factories import stream_factory
 

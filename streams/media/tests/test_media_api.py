@@ -11,10 +11,10 @@ import pytest
 from django.utils import timezone
 
 from payments.models import LiveStreamPayment
-from streams import media_services
-from streams.backends.rtmp import master_token_make, secure_link_token
-from streams.media import config
-from streams.media.ladder import choose_rungs, parse_ladder
+from streams.media import services as media_services
+from streams.media.backends.rtmp import config
+from streams.media.backends.rtmp.hls import master_token_make, secure_link_token
+from streams.media.backends.rtmp.ladder import choose_rungs, parse_ladder
 from streams.models import LiveStream, LiveStreamRecording, StreamIngest
 from streams.tests.factories import stream_factory
 
@@ -177,7 +177,7 @@ def test_a_recording_that_cannot_be_remuxed_fails_and_keeps_its_source(client, a
     _callback(client, "record-done", path=str(part))
     recording = LiveStreamRecording.objects.get(stream=stream)
     assert recording.status == "recording" and recording.source_paths == [str(part)]
-    from streams.tasks import recording_finalize
+    from streams.media.tasks import recording_finalize
 
     recording_finalize.apply(args=[str(recording.id)])
     recording.refresh_from_db()

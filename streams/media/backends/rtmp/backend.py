@@ -1,8 +1,9 @@
-"""The self-hosted backend: nginx with the RTMP module for ingest, ffmpeg for the ladder, signed HLS."""
+"""The self-hosted backend: nginx with the RTMP module for ingest, ffmpeg for the ladder, signed HLS,
+recorded parts in RUN_DIR/recordings and replays in Django's default storage served by nginx."""
 
-import base64
-import hashlib
 import logging
+import re
+import shutil
 import subprocess
 import threading
 import urllib.request
@@ -10,104 +11,38 @@ import xml.etree.ElementTree as ET
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlencode
+from uuid import UUID
 
 from django.conf import settings
-from django.core import signing
 from django.core.cache import cache
+from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.urls import reverse
 
-from . import Rendition, StreamingBackend
+from .. import MediaServer, Rendition, StreamingBackend
+from . import config
+from .hls import master_token_make, parse_master_playlist, secure_link_token
 
 logger = logging.getLogger(__name__)
 
-MASTER_TOKEN_SALT = "streams.playback.master"
 STAT_TIMEOUT_SECONDS = 2
-
-
-def secure_link_token(path: str, expires: int) -> str:
-    """nginx secure_link_md5 "$expires<path> <secret>", base64url without padding."""
-    digest = hashlib.md5(f"{expires}{path} {settings.MEDIA_SIGNING_SECRET}".encode()).digest()  # noqa: S324
-    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-
-def master_token_make(*, stream_id, expires: int) -> str:
-    return signing.dumps({"s": str(stream_id), "e": expires}, key=settings.MEDIA_SIGNING_SECRET, salt=MASTER_TOKEN_SALT)
-
-
-def master_token_read(token: str) -> dict | None:
-    """{"s": stream id, "e": expires} of a genuine token (expired or not); None when forged."""
-    try:
-        return signing.loads(token, key=settings.MEDIA_SIGNING_SECRET, salt=MASTER_TOKEN_SALT)
-    except signing.BadSignature:
-        return None
-
-
-def parse_master_playlist(text: str) -> list[Rendition]:
-    renditions = []
-    attributes = None
-    for line in text.splitlines():
-        line = line.strip()
-        if line.startswith("#EXT-X-STREAM-INF:"):
-            attributes = _attributes(line.split(":", 1)[1])
-        elif line and not line.startswith("#") and attributes is not None:
-            name = line.split("/")[0]
-            width, _, height = attributes.get("RESOLUTION", "x").partition("x")
-            renditions.append(
-                Rendition(
-                    name=name,
-                    height=int(height) if height else int("".join(c for c in name if c.isdigit()) or 0),
-                    width=int(width) if width else None,
-                    bandwidth=int(attributes["BANDWIDTH"]) if "BANDWIDTH" in attributes else None,
-                    codecs=attributes.get("CODECS"),
-                )
-            )
-            attributes = None
-    return sorted(renditions, key=lambda r: r.height)
-
-
-def _attributes(text: str) -> dict:
-    result, key, value, quoted, reading_key = {}, "", "", False, True
-    for char in text + ",":
-        if reading_key:
-            if char == "=":
-                reading_key = False
-            else:
-                key += char
-        elif char == '"':
-            quoted = not quoted
-        elif char == "," and not quoted:
-            result[key.strip()] = value
-            key, value, reading_key = "", "", True
-        else:
-            value += char
-    return result
-
-
-def master_playlist_render(*, stream_id, renditions: list[Rendition], expires: int) -> str:
-    """The master playlist a viewer gets: only the given renditions, each variant URL signed."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:3", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    base = settings.MEDIA_PUBLIC_URL.rstrip("/")
-    for rendition in renditions:
-        info = [f"BANDWIDTH={rendition.bandwidth or 1}"]
-        if rendition.width:
-            info.append(f"RESOLUTION={rendition.width}x{rendition.height}")
-        if rendition.codecs:
-            info.append(f'CODECS="{rendition.codecs}"')
-        info.append(f'NAME="{rendition.name}"')
-        token = secure_link_token(f"/{stream_id}/{rendition.name}", expires)
-        lines.append("#EXT-X-STREAM-INF:" + ",".join(info))
-        lines.append(f"{base}/hls/{token}/{expires}/{stream_id}/{rendition.name}/index.m3u8")
-    return "\n".join(lines) + "\n"
+# nginx-rtmp names each recorded part "<stream id>-<unix time>.flv" (`record_unique`; on_publish
+# renamed the publish to the stream's id).
+RECORDED_PART_RE = re.compile(r"^(?P<stream_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-\d+\.flv$")
 
 
 class RtmpBackend(StreamingBackend):
     name = "rtmp"
+    urlconf = "streams.media.backends.rtmp.urls"
 
     # --- where things are -------------------------------------------------------------------
     @property
     def hls_root(self) -> Path:
         return Path(settings.RUN_DIR) / "hls"
+
+    @property
+    def recordings_dir(self) -> Path:
+        return (Path(settings.RUN_DIR) / "recordings").resolve()
 
     @property
     def internal_http_url(self) -> str:
@@ -131,6 +66,9 @@ class RtmpBackend(StreamingBackend):
             return parse_master_playlist(master.read_text())
         except FileNotFoundError:
             return []
+
+    def output_remove(self, *, stream_id: UUID | str) -> None:
+        shutil.rmtree(self.hls_root / str(stream_id), ignore_errors=True)
 
     def is_publishing(self, *, stream) -> bool | None:
         try:
@@ -179,6 +117,20 @@ class RtmpBackend(StreamingBackend):
         }
         return {"mediaServerReachable": True, "publishing": True, "ingest": ingest}
 
+    def recording_part_stream_id(self, *, path: str) -> str | None:
+        part = Path(path).resolve()
+        match = RECORDED_PART_RE.match(part.name)
+        if part.parent != self.recordings_dir or not match:
+            return None
+        return match["stream_id"]
+
+    def recording_save(self, *, name: str, path: Path) -> str:
+        # A retry overwrites what an interrupted attempt stored, never adds a copy next to it.
+        if default_storage.exists(name):
+            default_storage.delete(name)
+        with path.open("rb") as handle:
+            return default_storage.save(name, File(handle))
+
     def recording_url(self, *, name: str, expires_at: datetime) -> str:
         storage = default_storage
         if isinstance(storage, FileSystemStorage) and Path(storage.location) == Path(settings.MEDIA_ROOT):
@@ -187,6 +139,11 @@ class RtmpBackend(StreamingBackend):
             return f"{settings.MEDIA_PUBLIC_URL.rstrip('/')}/vod/{token}/{expires}/{name}"
         # Any other store (S3 through django-storages) signs its own URLs.
         return storage.url(name)
+
+    def media_server_prepare(self) -> MediaServer:
+        conf = config.render()
+        command = config.nginx_command(conf)
+        return MediaServer(config=conf, run=command, check=[*command, "-t", "-q"])
 
     # --- nginx-rtmp details -----------------------------------------------------------------
     def _stat_stream(self, name: str):

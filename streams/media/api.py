@@ -1,0 +1,174 @@
+"""REST API of the media plane: a stream's ingest settings, playback, quality cap, health and recordings.
+
+Served under /api/livestreams/{id}/ next to the stream's own actions (streams/media/urls.py); each
+view fetches and checks through the shared access helpers and asks the backend, never the media
+server itself.
+"""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from livestream_site.errors import Conflict
+from payments.selectors import stream_viewer_access, stream_watch_access
+from streams import services as stream_services
+from streams.api import LiveStreamSerializer
+from streams.models import LiveStream, LiveStreamRecording
+from streams.selectors import stream_get, stream_manage_access
+
+from .backends import get_backend
+from .selectors import stream_recordings
+
+
+class IngestOutput(serializers.Serializer):
+    url = serializers.CharField()
+    stream_key = serializers.CharField()
+
+
+class PlaybackOutput(serializers.Serializer):
+    type = serializers.CharField()
+    url = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+
+
+class AdaptQualityInput(serializers.Serializer):
+    max_quality = serializers.ChoiceField(choices=LiveStream.Quality.choices)
+
+
+class HealthOutput(serializers.Serializer):
+    stream_id = serializers.UUIDField()
+    status = serializers.CharField()
+    backend = serializers.CharField()
+    media_server_reachable = serializers.BooleanField()
+    publishing = serializers.BooleanField()
+    ingest = serializers.DictField(allow_null=True)
+    renditions = serializers.ListField(child=serializers.DictField())
+    viewer_quality = serializers.DictField(allow_null=True)
+
+
+class RecordingOutput(serializers.ModelSerializer):
+    """A recording; the signed url and thumbnailUrl only for viewers with access to the stream."""
+
+    status = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    thumbnail_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = LiveStreamRecording
+        fields = [
+            "id",
+            "status",
+            "duration_seconds",
+            "width",
+            "height",
+            "size_bytes",
+            "created_at",
+            "url",
+            "thumbnail_url",
+        ]
+
+    def get_status(self, recording) -> str:
+        # Still being written counts as processing for viewers.
+        return LiveStreamRecording.Status.PROCESSING if recording.status == "recording" else recording.status
+
+    def _signed(self, field) -> str | None:
+        if not self.context.get("with_urls") or not field:
+            return None
+        return get_backend().recording_url(name=field.name, expires_at=self.context["expires_at"])
+
+    def get_url(self, recording) -> str | None:
+        return self._signed(recording.file) if recording.status == LiveStreamRecording.Status.READY else None
+
+    def get_thumbnail_url(self, recording) -> str | None:
+        return self._signed(recording.thumbnail) if recording.status == LiveStreamRecording.Status.READY else None
+
+
+def stream_viewer_quality_summary(*, stream) -> dict | None:
+    """The viewers' quality as the analytics rollups last stored it; None until there is one."""
+    latest = stream.analytics.order_by("-bucket_start").first()
+    if latest is None:
+        return None
+    return {
+        "bucketStart": latest.bucket_start.isoformat(),
+        "avgBitrateKbps": latest.avg_bitrate_kbps,
+        "bufferingRatio": latest.buffering_ratio,
+        "qualityDistribution": latest.quality_distribution,
+    }
+
+
+def _playback_expires_at():
+    return timezone.now() + timedelta(seconds=settings.PLAYBACK_TOKEN_TTL_SECONDS)
+
+
+# The views keep no class docstrings: drf-spectacular would publish them as operation descriptions,
+# and the OpenAPI schema stays as it was when these were actions of LiveStreamViewSet.
+class StreamIngestView(APIView):
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    @extend_schema(request=None, responses=IngestOutput)
+    def get(self, request, pk, format=None):
+        """Where the artist's encoder (OBS) publishes: the server URL and the stream key."""
+        stream = stream_manage_access(user=request.user, stream_id=pk)
+        return Response(get_backend().ingest_info(stream=stream))
+
+
+class StreamPlaybackView(APIView):
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    @extend_schema(request=None, responses=PlaybackOutput)
+    def get(self, request, pk, format=None):
+        stream = stream_watch_access(user=request.user, stream_id=pk)
+        if stream.status == LiveStream.Status.ENDED:
+            raise Conflict("The stream has ended: watch its recordings.", code="stream_ended")
+        expires_at = _playback_expires_at()
+        url = request.build_absolute_uri(get_backend().playback_url(stream=stream, expires_at=expires_at))
+        return Response({"type": "hls", "url": url, "expires_at": expires_at})
+
+
+class StreamAdaptQualityView(APIView):
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    @extend_schema(request=AdaptQualityInput, responses=LiveStreamSerializer)
+    def post(self, request, pk, format=None):
+        stream = stream_manage_access(user=request.user, stream_id=pk)
+        serializer = AdaptQualityInput(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        stream = stream_services.stream_quality_adapt(
+            stream_id=stream.id, max_quality=serializer.validated_data["max_quality"]
+        )
+        # The request in the context: the stream key is shown to the stream's artist and staff only.
+        return Response(LiveStreamSerializer(stream, context={"request": request, "view": self}).data)
+
+
+class StreamHealthView(APIView):
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    @extend_schema(request=None, responses=HealthOutput)
+    def get(self, request, pk, format=None):
+        stream = stream_manage_access(user=request.user, stream_id=pk)
+        backend = get_backend()
+        data = {"stream_id": stream.id, "status": stream.status, "backend": backend.name}
+        data.update(backend.health(stream=stream))
+        data["renditions"] = [
+            {"name": r.name, "width": r.width, "height": r.height, "bandwidth": r.bandwidth, "codecs": r.codecs}
+            for r in backend.renditions(stream=stream)
+        ]
+        data["viewer_quality"] = stream_viewer_quality_summary(stream=stream)
+        return Response(data)
+
+
+class StreamRecordingsView(APIView):
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+
+    @extend_schema(request=None, responses=RecordingOutput(many=True))
+    def get(self, request, pk, format=None):
+        stream = stream_get(stream_id=pk)
+        access = stream_viewer_access(user=request.user, stream=stream)
+        recordings = list(stream_recordings(stream=stream))
+        context = {"with_urls": access.has_access, "expires_at": _playback_expires_at()}
+        return Response(RecordingOutput(recordings, many=True, context=context).data)

@@ -1,0 +1,25 @@
+"""Routes of the media plane: its REST API under /api/livestreams/{id}/, and the configured backend's
+own routes outside the API (for rtmp: nginx's callbacks and the viewers' master playlists)."""
+
+from django.urls import include, path, re_path
+from rest_framework.urlpatterns import format_suffix_patterns
+
+from . import api
+from .backends import get_backend
+
+_STREAM = r"^livestreams/(?P<pk>[^/]+)"
+
+# With and without a trailing slash, and with a format suffix (".json"), as the streams router answers.
+api_urlpatterns = format_suffix_patterns(
+    [
+        re_path(_STREAM + r"/ingest/?$", api.StreamIngestView.as_view(), name="livestream-ingest"),
+        re_path(_STREAM + r"/playback/?$", api.StreamPlaybackView.as_view(), name="livestream-playback"),
+        re_path(_STREAM + r"/adapt-quality/?$", api.StreamAdaptQualityView.as_view(), name="livestream-adapt-quality"),
+        re_path(_STREAM + r"/health/?$", api.StreamHealthView.as_view(), name="livestream-health"),
+        re_path(_STREAM + r"/recordings/?$", api.StreamRecordingsView.as_view(), name="livestream-recordings"),
+    ]
+)
+
+urlpatterns = [path("api/", include(api_urlpatterns))]
+if backend_urlconf := get_backend().urlconf:
+    urlpatterns.append(path("", include(backend_urlconf)))
