@@ -14,3 +14,8 @@ class User(AbstractUser):
     @property
     def is_artist(self) -> bool:
         return self.role == self.Role.ARTIST
+
+    @property
+    def can_host(self) -> bool:
+        """May host streams: the one place this rule is written (services, API, admin, pages, templates)."""
+        return self.is_staff or self.is_artist

@@ -2,17 +2,15 @@
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status
+from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from livestream_site.errors import ApplicationError
 from payments.selectors import stream_watch_access
 
 from . import services
+from .inputs import BanInput, HistoryQuery, SettingsInput, UserIdInput, input_valid
 from .selectors import (
-    HISTORY_DEFAULT_LIMIT,
-    HISTORY_MAX_LIMIT,
     chat_bans_list,
     chat_history,
     chat_message_public_data,
@@ -20,34 +18,6 @@ from .selectors import (
     chat_moderators_list,
     chat_settings_get,
 )
-
-
-class HistoryQuery(serializers.Serializer):
-    before = serializers.IntegerField(required=False, min_value=1)
-    limit = serializers.IntegerField(
-        required=False, min_value=1, max_value=HISTORY_MAX_LIMIT, default=HISTORY_DEFAULT_LIMIT
-    )
-
-
-class BanInput(serializers.Serializer):
-    user_id = serializers.IntegerField()
-    duration_seconds = serializers.IntegerField(
-        required=False, allow_null=True, min_value=1, max_value=services.TIMEOUT_MAX_SECONDS
-    )
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=services.REASON_MAX_LENGTH, default="")
-
-
-class SettingsInput(serializers.Serializer):
-    slow_mode_seconds = serializers.IntegerField(required=False, min_value=0, max_value=services.SLOW_MODE_MAX_SECONDS)
-    blocked_terms = serializers.ListField(
-        child=serializers.CharField(max_length=services.BLOCKED_TERM_MAX_LENGTH, trim_whitespace=True),
-        required=False,
-        max_length=services.BLOCKED_TERMS_MAX,
-    )
-
-
-class UserIdInput(serializers.Serializer):
-    user_id = serializers.IntegerField()
 
 
 def _ban_data(ban) -> dict:
@@ -67,12 +37,6 @@ def _settings_data(chat_settings) -> dict:
     }
 
 
-def _valid(serializer_class, data) -> dict:
-    serializer = serializer_class(data=data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data
-
-
 class ChatHistoryView(APIView):
     """GET: newest first; `before` (a message id) and `limit` (at most 100) page back in time."""
 
@@ -80,7 +44,7 @@ class ChatHistoryView(APIView):
 
     @extend_schema(parameters=[HistoryQuery], responses=OpenApiTypes.OBJECT)
     def get(self, request, stream_id):
-        query = _valid(HistoryQuery, request.query_params)
+        query = input_valid(HistoryQuery, request.query_params)
         stream = stream_watch_access(user=request.user, stream_id=stream_id)
         messages = chat_history(stream=stream, before=query.get("before"), limit=query["limit"])
         next_before = messages[-1].id if len(messages) == query["limit"] else None
@@ -106,7 +70,7 @@ class ChatBansView(APIView):
 
     @extend_schema(request=BanInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, stream_id):
-        data = _valid(BanInput, request.data)
+        data = input_valid(BanInput, request.data)
         ban = services.chat_ban_create(stream_id=stream_id, by_user=request.user, **data)
         ban.user  # noqa: B018 - loaded for the response
         return Response(_ban_data(ban), status=status.HTTP_201_CREATED)
@@ -131,11 +95,7 @@ class ChatSettingsView(APIView):
 
     @extend_schema(request=SettingsInput, responses=OpenApiTypes.OBJECT)
     def patch(self, request, stream_id):
-        data = _valid(SettingsInput, request.data)
-        if not data:
-            raise ApplicationError(
-                "Send slowModeSeconds and/or blockedTerms.", fields={"slow_mode_seconds": ["Required."]}
-            )
+        data = input_valid(SettingsInput, request.data)
         chat_settings = services.chat_settings_update(stream_id=stream_id, by_user=request.user, **data)
         return Response(_settings_data(chat_settings))
 
@@ -152,13 +112,13 @@ class ChatModeratorsView(APIView):
 
     @extend_schema(request=UserIdInput, responses={201: OpenApiTypes.OBJECT})
     def post(self, request, stream_id):
-        data = _valid(UserIdInput, request.data)
+        data = input_valid(UserIdInput, request.data)
         moderator = services.chat_moderator_add(stream_id=stream_id, user_id=data["user_id"], by_user=request.user)
         return Response({"id": moderator.user_id, "username": moderator.user.username}, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=UserIdInput, responses={204: None}, operation_id="livestreamsChatModeratorsRemoveByBody")
     def delete(self, request, stream_id):
-        user_id = _valid(UserIdInput, request.data)["user_id"]
+        user_id = input_valid(UserIdInput, request.data)["user_id"]
         services.chat_moderator_remove(stream_id=stream_id, user_id=user_id, by_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

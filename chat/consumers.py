@@ -3,19 +3,19 @@
 import collections
 import json
 import logging
-import math
 import time
 import uuid
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from djangorestframework_camel_case.util import camelize
 
 from livestream_site.errors import ApplicationError
 from livestream_site.realtime import frame_encode, hub_get
 from payments.selectors import stream_watch_access
 
-from . import services
+from . import inputs, services
 from .selectors import chat_settings_get, stream_is_exempt
 
 logger = logging.getLogger(__name__)
@@ -40,31 +40,9 @@ ERROR_CODES = (
     "unknown_event",
 )
 
-QUALITY_NUMBERS = {
-    "bitrateKbps": (0, 1_000_000),
-    "bufferingEvents": (0, 1_000_000),
-    "bufferingMs": (0, 86_400_000),
-    "droppedFrames": (0, 10_000_000),
-    "latencyMs": (0, 600_000),
-    "fps": (0, 240),
-    "bandwidthKbps": (0, 10_000_000),
-}
-QUALITY_STRINGS = {"quality": 16, "resolution": 16, "player": 64}
-
 
 class BadFrame(ApplicationError):
     code = "bad_request"
-
-
-def _field(data: dict, name: str, kind, *, required: bool = True):
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise BadFrame(f"{name} is required.", fields={name: ["Required."]})
-        return None
-    if isinstance(value, bool) and kind is not bool or not isinstance(value, kind):
-        raise BadFrame(f"{name} has the wrong type.", fields={name: ["Wrong type."]})
-    return value
 
 
 @database_sync_to_async
@@ -138,6 +116,10 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             await handler(self, data)
         except ApplicationError as error:
             extra = {"retryAfter": error.fields["retry_after"]} if "retry_after" in error.fields else {}
+            # The fields a refusal names (chat.inputs' or a service's), camelCase like the frame's keys.
+            fields = {name: problems for name, problems in error.fields.items() if name != "retry_after"}
+            if fields:
+                extra["fields"] = camelize(fields)
             await self.send_error(error.code, error.message, event, **extra)
         except Exception:  # nothing a client sends may crash the consumer
             logger.exception("websocket %s: %s failed", self.connection_id, event)
@@ -145,7 +127,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
 
     # Helpers ------------------------------------------------------------------------------------
     def _stream_id(self, data: dict) -> str:
-        value = _field(data, "streamId", str)
+        value = inputs.frame_input(inputs.StreamRef, data)["stream_id"]
         try:
             return str(uuid.UUID(value))
         except ValueError:
@@ -209,40 +191,18 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             raise ApplicationError("Sign in to chat.", code="forbidden")
         if stream_id not in self.joined:
             raise ApplicationError("Join the stream first.", code="not_joined")
-        message = _field(data, "message", str)
-        client_message_id = _field(data, "clientMessageId", str, required=False) or ""
-        if len(client_message_id) > services.CLIENT_MESSAGE_ID_MAX_LENGTH:
-            raise BadFrame("clientMessageId is at most 64 characters.", fields={"clientMessageId": ["Too long."]})
-        await database_sync_to_async(services.chat_message_send)(
-            stream_id=stream_id, user=self.user, message=message, client_message_id=client_message_id
-        )
+        values = inputs.frame_input(inputs.ChatMessageInput, data)
+        await database_sync_to_async(services.chat_message_send)(stream_id=stream_id, user=self.user, **values)
 
     async def report_quality(self, data: dict) -> None:
         stream_id = self._joined_stream_id(data)
-        metrics = {}
-        for name, value in data.items():
-            if name == "streamId":
-                continue
-            if name in QUALITY_NUMBERS:
-                low, high = QUALITY_NUMBERS[name]
-                if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-                    raise BadFrame(f"{name} must be a number.", fields={name: ["Must be a number."]})
-                if not low <= value <= high:
-                    raise BadFrame(f"{name} must be from {low} to {high}.", fields={name: ["Out of range."]})
-            elif name in QUALITY_STRINGS:
-                if not isinstance(value, str) or len(value) > QUALITY_STRINGS[name]:
-                    raise BadFrame(f"{name} must be a short string.", fields={name: ["Must be a short string."]})
-            else:
-                raise BadFrame(f"Unknown metric {name!r}.", fields={name: ["Unknown metric."]})
-            metrics[name] = value
-        if not metrics:
-            raise BadFrame("reportQuality needs at least one metric.")
-        await self.send_event("qualityReported", {"streamId": stream_id, "metrics": sorted(metrics)})
+        metrics = inputs.frame_input(inputs.QualityReportInput, data)
+        await self.send_event("qualityReported", {"streamId": stream_id, "metrics": sorted(camelize(metrics))})
 
     # Moderation events (artist, staff, the stream's moderators) ----------------------------------
     async def delete_chat_message(self, data: dict) -> None:
         stream_id = self._stream_id(data)
-        message_id = _field(data, "messageId", int)
+        message_id = inputs.frame_input(inputs.MessageIdInput, data)["message_id"]
         await database_sync_to_async(services.chat_message_delete)(
             stream_id=stream_id, message_id=message_id, by_user=self.user
         )
@@ -250,29 +210,22 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
 
     async def ban_user(self, data: dict) -> None:
         stream_id = self._stream_id(data)
-        ban = await database_sync_to_async(services.chat_ban_create)(
-            stream_id=stream_id,
-            user_id=_field(data, "userId", int),
-            by_user=self.user,
-            duration_seconds=_field(data, "durationSeconds", int, required=False),
-            reason=_field(data, "reason", str, required=False) or "",
-        )
+        values = inputs.frame_input(inputs.BanInput, data)
+        ban = await database_sync_to_async(services.chat_ban_create)(stream_id=stream_id, by_user=self.user, **values)
         expires_at = ban.expires_at.isoformat() if ban.expires_at else None
         await self._moderation_done(stream_id, "banUser", userId=ban.user_id, expiresAt=expires_at)
 
     async def unban_user(self, data: dict) -> None:
         stream_id = self._stream_id(data)
-        user_id = _field(data, "userId", int)
+        user_id = inputs.frame_input(inputs.UserIdInput, data)["user_id"]
         await database_sync_to_async(services.chat_ban_remove)(stream_id=stream_id, user_id=user_id, by_user=self.user)
         await self._moderation_done(stream_id, "unbanUser", userId=user_id)
 
     async def update_chat_settings(self, data: dict) -> None:
         stream_id = self._stream_id(data)
+        values = inputs.frame_input(inputs.SettingsInput, data)
         chat_settings = await database_sync_to_async(services.chat_settings_update)(
-            stream_id=stream_id,
-            by_user=self.user,
-            slow_mode_seconds=_field(data, "slowModeSeconds", int, required=False),
-            blocked_terms=_field(data, "blockedTerms", list, required=False),
+            stream_id=stream_id, by_user=self.user, **values
         )
         await self._moderation_done(
             stream_id,

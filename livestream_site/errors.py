@@ -58,7 +58,7 @@ _DEFAULT_CODES = {
 }
 
 
-def _field_errors(detail) -> dict:
+def field_errors(detail) -> dict:
     """Flatten DRF's nested error detail into {"field": ["message"]}, camelCased like the request."""
     if isinstance(detail, dict):
         return camelize({key: _messages(value) for key, value in detail.items()})
@@ -97,7 +97,7 @@ def exception_handler(exc, context):
         return None
 
     if isinstance(exc, exceptions.ValidationError):
-        fields = _field_errors(exc.detail)
+        fields = field_errors(exc.detail)
         if isinstance(exc.detail, dict) and "non_field_errors" in exc.detail:
             message = str(exc.detail["non_field_errors"][0])
         elif fields:

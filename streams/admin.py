@@ -1,10 +1,8 @@
 """Staff moderation and scheduling of streams; every action goes through the services."""
 
-from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 
-from livestream_site.admin import StaffModelAdmin, StaffPermissionsMixin
-from livestream_site.errors import ApplicationError
+from livestream_site.admin import ServiceModelAdmin, StaffModelAdmin, StaffPermissionsMixin
 
 from . import services
 from .media import services as media_services
@@ -20,49 +18,45 @@ class RecordingInline(StaffPermissionsMixin, admin.TabularInline):
     show_change_link = True
 
 
-def _run_transition(modeladmin, request, queryset, service, verb):
-    done = 0
-    for stream in queryset:
-        try:
-            service(stream_id=stream.id)
-            done += 1
-        except ApplicationError as exc:
-            modeladmin.message_user(request, f"{stream.title}: {exc.message}", messages.WARNING)
-    if done:
-        modeladmin.message_user(request, f"{verb} {done} stream(s).", messages.SUCCESS)
-
-
 @admin.action(description="Cancel the selected scheduled streams")
 def cancel_streams(modeladmin, request, queryset):
-    _run_transition(modeladmin, request, queryset, services.stream_cancel, "Cancelled")
+    modeladmin.each_through_service(
+        request,
+        queryset,
+        lambda stream: services.stream_cancel(stream_id=stream.id),
+        done="Cancelled {count} stream(s).",
+    )
 
 
 @admin.action(description="End the selected live streams")
 def end_streams(modeladmin, request, queryset):
-    _run_transition(modeladmin, request, queryset, media_services.stream_end_and_disconnect, "Ended")
+    modeladmin.each_through_service(
+        request,
+        queryset,
+        lambda stream: media_services.stream_end_and_disconnect(stream_id=stream.id),
+        done="Ended {count} stream(s).",
+    )
 
 
-class LiveStreamAdminForm(forms.ModelForm):
-    """Shows the services' refusals as form errors, so staff get the form back instead of a server error.
-
-    No Meta: the admin builds the form's Meta (model, fields) from the ModelAdmin.
-    """
-
-    def clean(self):
-        cleaned = super().clean()
-        artist = cleaned.get("artist")
-        if self.instance._state.adding:
-            if artist is not None and not (artist.is_staff or artist.is_artist):
-                self.add_error("artist", "Only artists can host streams.")
-        elif self.instance.status != LiveStream.Status.SCHEDULED:
-            for name in sorted(services.SCHEDULE_FIELDS & set(self.changed_data)):
-                self.add_error(name, f"The stream is {self.instance.status}; this can only change before it starts.")
-        return cleaned
+# What the add form passes to stream_create besides the artist.
+CREATE_FIELDS = (
+    "title",
+    "description",
+    "type",
+    "scheduled_start_time",
+    "max_viewers",
+    "ticket_price",
+    "currency",
+    "is_pay_per_view",
+    "is_chat_enabled",
+    "is_recording_enabled",
+    "max_quality",
+    "stream_settings",
+)
 
 
 @admin.register(LiveStream)
-class LiveStreamAdmin(StaffModelAdmin):
-    form = LiveStreamAdminForm
+class LiveStreamAdmin(ServiceModelAdmin):
     list_display = (
         "title",
         "artist",
@@ -91,38 +85,20 @@ class LiveStreamAdmin(StaffModelAdmin):
     actions = [cancel_streams, end_streams]
     inlines = [RecordingInline]
 
-    def save_model(self, request, obj, form, change):
-        # New streams go through the same service as the API; edits go through stream_update.
+    def service_save(self, request, form, change):
+        # New streams go through the same service as the API (which also checks the artist may host);
+        # edits go through stream_update, which refuses schedule changes once the stream has started.
+        stream = form.instance
         if not change:
-            created = services.stream_create(
-                artist=obj.artist,
-                **{
-                    f: getattr(obj, f)
-                    for f in (
-                        "title",
-                        "description",
-                        "type",
-                        "scheduled_start_time",
-                        "max_viewers",
-                        "ticket_price",
-                        "currency",
-                        "is_pay_per_view",
-                        "is_chat_enabled",
-                        "is_recording_enabled",
-                        "max_quality",
-                        "stream_settings",
-                    )
-                },
+            return services.stream_create(
+                artist=stream.artist, **{name: getattr(stream, name) for name in CREATE_FIELDS}
             )
-            obj.pk = created.pk
-            obj.stream_key = created.stream_key
-            obj._state.adding = False
-            return
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
-        services.stream_update(stream=obj, data=data)
+        return services.stream_update(stream=stream, data=data)
 
     def has_delete_permission(self, request, obj=None):
-        # A live stream cannot be deleted (end it first), here as in the API.
+        # Not a refusal but a missing button: staff are not offered to delete a live stream, which
+        # stream_delete would refuse anyway (end it first).
         if obj is not None and obj.status == LiveStream.Status.LIVE:
             return False
         return super().has_delete_permission(request, obj)
@@ -131,11 +107,8 @@ class LiveStreamAdmin(StaffModelAdmin):
         services.stream_delete(stream=obj)
 
     def delete_queryset(self, request, queryset):
-        for stream in queryset:
-            try:
-                services.stream_delete(stream=stream)
-            except ApplicationError as exc:
-                self.message_user(request, f"{stream.title}: {exc.message}", messages.WARNING)
+        # Django's delete_selected action reports the deletions itself.
+        self.each_through_service(request, queryset, lambda stream: services.stream_delete(stream=stream))
 
 
 @admin.register(LiveStreamRecording)

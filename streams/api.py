@@ -121,7 +121,7 @@ class IsArtistOrStaffToCreate(permissions.BasePermission):
         if view.action != "create":
             return True
         user = request.user
-        return bool(user and user.is_authenticated and (user.is_staff or user.is_artist))
+        return bool(user and user.is_authenticated and user.can_host)
 
 
 class LiveStreamViewSet(viewsets.ModelViewSet):
@@ -154,7 +154,7 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
             artist = User.objects.filter(pk=artist_id).first()
             if artist is None:
                 raise serializers.ValidationError({"artist_id": ["No user with that id."]})
-            if not (artist.is_artist or artist.is_staff):
+            if not artist.can_host:
                 raise serializers.ValidationError({"artist_id": ["That user is not an artist."]})
         stream = services.stream_create(artist=artist, **data)
         return self._respond(stream, status.HTTP_201_CREATED)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.models import User
 from livestream_site.errors import Conflict, Forbidden
 from livestream_site.events import stream_event_send_on_commit
 
@@ -32,10 +33,16 @@ def _stream_updated_event(stream: LiveStream) -> None:
     stream_event_send_on_commit(stream_id=stream.id, event="streamUpdate", data=stream_public_data(stream))
 
 
+def _host_check(artist: User) -> None:
+    if not artist.can_host:
+        message = "Only artists can host streams."
+        raise Forbidden(message, code="not_an_artist", fields={"artist": [message]})
+
+
 @transaction.atomic
 def stream_create(
     *,
-    artist,
+    artist: User,
     title: str,
     scheduled_start_time: datetime,
     description: str = "",
@@ -49,8 +56,7 @@ def stream_create(
     max_quality: str = LiveStream.Quality.HIGH,
     stream_settings: dict | None = None,
 ) -> LiveStream:
-    if not (artist.is_staff or getattr(artist, "is_artist", False)):
-        raise Forbidden("Only artists can host streams.", code="not_an_artist")
+    _host_check(artist)
     stream = LiveStream(
         artist=artist,
         title=title,
@@ -78,10 +84,15 @@ def stream_update(*, stream: LiveStream, data: dict) -> LiveStream:
     changed = {key for key, value in data.items() if getattr(stream, key) != value}
     if changed & SCHEDULE_FIELDS and stream.status != S.SCHEDULED:
         fields = sorted(changed & SCHEDULE_FIELDS)
+        frozen = f"The stream is {stream.status}; this can only change before it starts."
+        # The refusal names its fields, so a form (the admin) shows it next to them.
         raise Conflict(
             f"The stream is {stream.status}; {', '.join(fields)} can only change before it starts.",
             code="stream_not_editable",
+            fields={name: [frozen] for name in fields},
         )
+    if "artist" in changed:
+        _host_check(data["artist"])
     for key, value in data.items():
         if key == "stream_settings":
             value = {**stream.stream_settings, **value}

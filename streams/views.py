@@ -51,7 +51,7 @@ def stream_page(request, stream_id):
 @login_required
 def dashboard_page(request):
     user = request.user
-    if not (user.is_staff or user.is_artist):
+    if not user.can_host:
         raise PermissionDenied("The dashboard is for artists.")
     streams = stream_list_visible(user=user).filter(artist=user).order_by("-scheduled_start_time")
     context = {"streams": streams, "ingest_url": settings.RTMP_INGEST_URL}

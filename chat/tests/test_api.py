@@ -137,3 +137,16 @@ def test_admin_hide_and_delete_actions_and_escaping(stream, viewer, client):
     )
     assert response.status_code == 302, response.content[:500]
     assert ChatBan.objects.get().created_by == staff
+
+
+def test_rest_forms_may_send_numbers_as_text(stream, viewer, artist, client_for):
+    client = client_for(artist)
+    response = client.post(
+        _url(stream, "/bans"), {"userId": str(viewer.id), "durationSeconds": "60"}, format="multipart"
+    )
+    assert response.status_code == 201, response.json()
+    response = client.patch(_url(stream, "/settings"), {"slowModeSeconds": "99"}, format="json")
+    assert response.json()["slowModeSeconds"] == 99
+    response = client.patch(_url(stream, "/settings"), {"blockedTerms": ["ok", "x" * 51]}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
+    assert "blockedTerms" in response.json()["error"]["fields"]

@@ -47,6 +47,22 @@ def test_two_viewers_chat_and_the_artist_moderates(artist):
         bob_page.close()
         expect(alice_page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
 
+        # The artist turns slow mode on (through the chat API, with the page's session): the label of a
+        # page already open follows chatSettingsUpdate, and a page opened afterwards gets it on joining.
+        slow_mode = alice_page.get_by_test_id("slow-mode")
+        expect(slow_mode).to_have_text("")
+        settings_path = f"/api/livestreams/{stream.id}/chat/settings"
+        status = artist_page.evaluate(
+            "async (path) => (await Livestage.api('PATCH', path, {slowModeSeconds: 30})).status", settings_path
+        )
+        assert status == 200
+        expect(slow_mode).to_have_text("slow mode: 30s", timeout=10_000)
+        expect(alice_page.get_by_test_id("messages")).to_contain_text("one message every 30 seconds")
+        alice_page.reload()
+        expect(alice_page.get_by_test_id("slow-mode")).to_have_text("slow mode: 30s", timeout=15_000)
+        artist_page.evaluate("async (path) => Livestage.api('PATCH', path, {slowModeSeconds: 0})", settings_path)
+        expect(alice_page.get_by_test_id("slow-mode")).to_have_text("", timeout=10_000)
+
 
 def test_a_fan_buys_a_ticket_on_the_stream_page_and_gets_in(artist):
     """Pay-per-view through the page, with the local development checkout (DEBUG on, no Stripe keys)."""

@@ -255,3 +255,33 @@ async def test_viewer_count_update_and_peak_viewers(ws, live_stream, viewer, set
         count = (await first.expect("viewerCountUpdate", skip=()))["viewerCount"]
     await live_stream.arefresh_from_db()
     assert live_stream.peak_viewers == 2
+
+
+async def test_a_bad_value_is_named_in_camel_case_and_frames_keep_json_types(ws, live_stream, viewer, artist):
+    host = await ws(artist)
+    await host.join(live_stream)
+    stream_id = str(live_stream.id)
+    cases = [
+        ("banUser", {"userId": viewer.id, "durationSeconds": 0}, "durationSeconds"),
+        ("banUser", {"userId": str(viewer.id)}, "userId"),  # a number in a JSON frame is a JSON number
+        ("banUser", {"userId": viewer.id, "reason": "r" * 201}, "reason"),
+        ("unbanUser", {"userId": True}, "userId"),
+        ("deleteChatMessage", {"messageId": 1.5}, "messageId"),
+        ("updateChatSettings", {"blockedTerms": ["ok", 5]}, "blockedTerms"),
+        ("updateChatSettings", {"slowModeSeconds": -1}, "slowModeSeconds"),
+        ("sendChatMessage", {"message": 5}, "message"),
+        ("sendChatMessage", {"message": "hi", "clientMessageId": "x" * 65}, "clientMessageId"),
+        ("reportQuality", {"latencyMs": "slow"}, "latencyMs"),
+        ("reportQuality", {"cpu": 3}, "cpu"),
+        ("joinStream", {}, "streamId"),
+    ]
+    for event, data, field in cases:
+        await host.send(event, {"streamId": stream_id, **data} if field != "streamId" else data)
+        error = await host.expect_error("bad_request")
+        assert (error["event"], list(error["fields"])) == (event, [field]), error
+        assert field in error["message"]
+    # Refusals of the services name their field too; a message's content is still invalid_message.
+    await host.send("banUser", {"streamId": stream_id, "userId": 999999})
+    assert (await host.expect_error("not_found"))["fields"] == {"userId": ["No such user."]}
+    await host.send("sendChatMessage", {"streamId": stream_id, "message": "\x00"})
+    await host.expect_error("invalid_message")

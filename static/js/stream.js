@@ -126,6 +126,11 @@
     messages.scrollTop = messages.scrollHeight;
   }
 
+  // Slow mode comes with joinedStream and changes with chatSettingsUpdate (streamUpdate never carries it).
+  function showSlowMode(seconds) {
+    $("slow-mode").textContent = seconds ? `slow mode: ${seconds}s` : "";
+  }
+
   function systemLine(text) {
     const item = document.createElement("li");
     item.className = "system";
@@ -137,7 +142,10 @@
     joinedStream(data) {
       retry = 0;
       $("viewer-count").textContent = data.viewerCount;
-      $("slow-mode").textContent = data.slowModeSeconds ? `slow mode: ${data.slowModeSeconds}s` : "";
+      showSlowMode(data.slowModeSeconds);
+    },
+    chatSettingsUpdate(data) {
+      showSlowMode(data.slowModeSeconds);
     },
     viewerCountUpdate(data) {
       $("viewer-count").textContent = data.viewerCount;
@@ -158,7 +166,6 @@
         $("status").className = `badge ${data.status}`;
       }
       if (data.title) $("title").textContent = data.title;
-      if ("slowModeSeconds" in data) $("slow-mode").textContent = data.slowModeSeconds ? `slow mode: ${data.slowModeSeconds}s` : "";
       if (changed || "qualityCap" in data) startPlayback();
     },
     error(data) {

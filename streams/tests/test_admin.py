@@ -260,3 +260,30 @@ def test_plain_staff_without_grants_can_moderate_streams_but_not_manage_accounts
     stream.refresh_from_db()
     assert stream.status == "cancelled"
     assert client.get("/admin/accounts/user/").status_code == 403
+
+
+def test_admin_cannot_hand_a_stream_to_a_user_who_may_not_host(admin, catalogue, viewer):
+    stream = catalogue["rock"]
+    response = admin.post(f"{CHANGELIST}{stream.id}/change/", change_form(stream, artist=str(viewer.id)))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["artist"] == ["Only artists can host streams."]
+    stream.refresh_from_db()
+    assert stream.artist != viewer
+
+
+def test_a_refusal_at_deletion_keeps_the_stream_and_says_why(admin, catalogue, monkeypatch):
+    from django.contrib.admin.models import LogEntry
+
+    from livestream_site.errors import Conflict
+    from streams import services
+
+    def refuse(*, stream):  # as if the stream had gone live while staff confirmed the deletion
+        raise Conflict("The stream is live: end it first.", code="stream_live")
+
+    monkeypatch.setattr(services, "stream_delete", refuse)
+    stream = catalogue["jam"]
+    response = admin.post(f"{CHANGELIST}{stream.id}/delete/", {"post": "yes"}, follow=True)
+    assert response.status_code == 200
+    assert "The stream is live: end it first." in messages_of(response)
+    assert LiveStream.objects.filter(pk=stream.id).exists()
+    assert not LogEntry.objects.exists()  # the deletion was not logged either

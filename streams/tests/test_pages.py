@@ -43,3 +43,10 @@ def test_dashboard_is_for_artists(client, artist, viewer):
     client.force_login(artist)
     html = client.get("/dashboard/").content.decode()
     assert "Mine" in html and "rtmp://" in html
+
+
+@pytest.mark.parametrize("role,shown", [("artist", True), ("staff", True), ("viewer", False)])
+def test_the_dashboard_link_is_shown_to_those_who_may_host(role, shown, request, client):
+    client.force_login(request.getfixturevalue(role))
+    html = client.get("/").content.decode()
+    assert ('href="/dashboard/"' in html) is shown

@@ -297,3 +297,10 @@ def test_make_run_seeds_nothing_in_production(tmp_path):
     assert "DJANGO_DEBUG=false" in seeded.stdout
     counted = manage("shell", "-c", "from accounts.models import User; print(User.objects.count())")
     assert counted.stdout.strip().splitlines()[-1] == "0", counted.stdout + counted.stderr
+
+
+def test_a_frozen_field_refusal_names_the_fields(artist):
+    stream = stream_factory(artist=artist, status="live")
+    with pytest.raises(Conflict) as refused:
+        services.stream_update(stream=stream, data={"ticket_price": Decimal("5"), "max_viewers": 10})
+    assert sorted(refused.value.fields) == ["max_viewers", "ticket_price"]
