@@ -130,20 +130,3 @@ class ChatModeratorView(APIView):
     def delete(self, request, stream_id, user_id):
         services.chat_moderator_remove(stream_id=stream_id, user_id=user_id, by_user=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-_STREAM = r"^livestreams/(?P<stream_id>[^/]+)/chat"
-
-
-def chat_url_patterns() -> list:
-    from django.urls import re_path
-
-    return [
-        re_path(_STREAM + r"/?$", ChatHistoryView.as_view(), name="chat-history"),
-        re_path(_STREAM + r"/bans/?$", ChatBansView.as_view(), name="chat-bans"),
-        re_path(_STREAM + r"/bans/(?P<user_id>[^/]+)/?$", ChatBanView.as_view(), name="chat-ban"),
-        re_path(_STREAM + r"/settings/?$", ChatSettingsView.as_view(), name="chat-settings"),
-        re_path(_STREAM + r"/moderators/?$", ChatModeratorsView.as_view(), name="chat-moderators"),
-        re_path(_STREAM + r"/moderators/(?P<user_id>[^/]+)/?$", ChatModeratorView.as_view(), name="chat-moderator"),
-        re_path(_STREAM + r"/(?P<message_id>[0-9]+)/?$", ChatMessageView.as_view(), name="chat-message"),
-    ]

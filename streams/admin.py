@@ -57,6 +57,7 @@ CREATE_FIELDS = (
 
 @admin.register(LiveStream)
 class LiveStreamAdmin(ServiceModelAdmin):
+    error_fields = {"artist_id": "artist"}
     list_display = (
         "title",
         "artist",
@@ -91,7 +92,9 @@ class LiveStreamAdmin(ServiceModelAdmin):
         stream = form.instance
         if not change:
             return services.stream_create(
-                artist=stream.artist, **{name: getattr(stream, name) for name in CREATE_FIELDS}
+                by_user=request.user,
+                artist_id=stream.artist_id,
+                **{name: getattr(stream, name) for name in CREATE_FIELDS},
             )
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
         return services.stream_update(stream=stream, data=data)

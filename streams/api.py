@@ -1,13 +1,10 @@
-"""REST API of streams: serializers that translate, a thin viewset that calls services."""
+"""REST API of streams: input serializers that validate shape, output serializers that translate, thin views."""
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers, status, viewsets
+from drf_spectacular.utils import extend_schema, extend_schema_serializer, extend_schema_view
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-
-from accounts.models import User
-from livestream_site.errors import Forbidden
 
 from . import services
 from .filters import LiveStreamFilter
@@ -15,10 +12,22 @@ from .media import services as media_services
 from .models import LiveStream, stream_settings_errors
 from .selectors import stream_can_manage, stream_get, stream_list_visible, stream_manage_access
 
-
-class ArtistOutput(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
+# The fields a client writes (artistId only on create, and only staff may name another artist).
+INPUT_FIELDS = [
+    "title",
+    "description",
+    "type",
+    "scheduled_start_time",
+    "max_viewers",
+    "ticket_price",
+    "currency",
+    "is_pay_per_view",
+    "is_chat_enabled",
+    "is_recording_enabled",
+    "max_quality",
+    "artist_id",
+    "stream_settings",
+]
 
 
 class StreamSettingsField(serializers.DictField):
@@ -36,13 +45,60 @@ class StreamSettingsField(serializers.DictField):
         return value
 
 
-class LiveStreamSerializer(serializers.ModelSerializer):
-    artist = ArtistOutput(read_only=True)
+class LiveStreamInput(serializers.ModelSerializer):
+    """A stream as a client creates or changes it. Bound to the stream on update (`instance`), so that
+    the cross-field rules read what the request leaves unchanged."""
+
     artist_id = serializers.IntegerField(required=False, min_value=1)
     ticket_price = serializers.DecimalField(max_digits=10, decimal_places=2, min_value=0, required=False)
     max_viewers = serializers.IntegerField(min_value=1, max_value=10_000_000, required=False, allow_null=True)
     currency = serializers.RegexField(r"^[A-Za-z]{3}$", required=False)
     stream_settings = StreamSettingsField(required=False)
+
+    class Meta:
+        model = LiveStream
+        fields = INPUT_FIELDS
+        extra_kwargs = {"title": {"allow_blank": False}, "scheduled_start_time": {"required": True}}
+
+    def validate_scheduled_start_time(self, value):
+        if value < timezone.now() and (self.instance is None or value != self.instance.scheduled_start_time):
+            raise serializers.ValidationError("Must be in the future.")
+        return value
+
+    def validate_currency(self, value):
+        return value.lower()
+
+    def validate_artist_id(self, value):
+        if self.instance is not None and value != self.instance.artist_id:
+            raise serializers.ValidationError("The artist of a stream cannot change.")
+        return value
+
+    def validate(self, attrs):
+        def current(name, default=None):
+            if name in attrs:
+                return attrs[name]
+            return getattr(self.instance, name, default)
+
+        if current("is_pay_per_view", False) and not current("ticket_price", 0):
+            raise serializers.ValidationError(
+                {"ticket_price": ["A pay-per-view stream needs a ticket price above zero."]}
+            )
+        return attrs
+
+
+class ArtistOutput(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="LiveStream")  # the name API clients were generated with
+class LiveStreamOutput(serializers.ModelSerializer):
+    """A stream as the API shows it; the stream key only to the stream's artist and staff."""
+
+    artist = ArtistOutput()
+    artist_id = serializers.IntegerField()
+    quality_cap = serializers.SerializerMethodField()
+    stream_key = serializers.CharField(required=False, help_text="Only for the stream's artist and staff.")
 
     class Meta:
         model = LiveStream
@@ -71,50 +127,21 @@ class LiveStreamSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = [
-            "id",
-            "status",
-            "started_at",
-            "ended_at",
-            "quality_cap",
-            "peak_viewers",
-            "stream_key",
-            "created_at",
-            "updated_at",
-        ]
-        extra_kwargs = {"title": {"allow_blank": False}, "scheduled_start_time": {"required": True}}
+        read_only_fields = fields
+
+    def get_quality_cap(self, stream) -> LiveStream.Quality | None:
+        return stream.quality_cap or None
 
     def to_representation(self, instance):
         data = super().to_representation(instance)
-        data["quality_cap"] = instance.quality_cap or None
         request = self.context.get("request")
         # The stream key is a publishing credential: only the stream's artist and staff see it.
         if not stream_can_manage(user=getattr(request, "user", None), stream=instance):
             data.pop("stream_key", None)
         return data
 
-    def validate_scheduled_start_time(self, value):
-        if value < timezone.now() and (self.instance is None or value != self.instance.scheduled_start_time):
-            raise serializers.ValidationError("Must be in the future.")
-        return value
 
-    def validate_currency(self, value):
-        return value.lower()
-
-    def validate(self, attrs):
-        def current(name, default=None):
-            if name in attrs:
-                return attrs[name]
-            return getattr(self.instance, name, default)
-
-        if current("is_pay_per_view", False) and not current("ticket_price", 0):
-            raise serializers.ValidationError(
-                {"ticket_price": ["A pay-per-view stream needs a ticket price above zero."]}
-            )
-        return attrs
-
-
-class IsArtistOrStaffToCreate(permissions.BasePermission):
+class MayHostToCreate(permissions.BasePermission):
     message = "Only artists and staff can create streams."
 
     def has_permission(self, request, view):
@@ -124,10 +151,25 @@ class IsArtistOrStaffToCreate(permissions.BasePermission):
         return bool(user and user.is_authenticated and user.can_host)
 
 
-class LiveStreamViewSet(viewsets.ModelViewSet):
-    serializer_class = LiveStreamSerializer
+class StreamKeyOutput(serializers.Serializer):
+    stream_key = serializers.CharField()
+
+
+@extend_schema_view(
+    create=extend_schema(request=LiveStreamInput, responses={201: LiveStreamOutput}),
+    update=extend_schema(request=LiveStreamInput, responses=LiveStreamOutput),
+    partial_update=extend_schema(request=LiveStreamInput, responses=LiveStreamOutput),
+)
+class LiveStreamViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    # /api/livestreams: lists and reads through the selectors, every write through a service.
+    serializer_class = LiveStreamOutput
     filterset_class = LiveStreamFilter
-    permission_classes = [permissions.IsAuthenticatedOrReadOnly, IsArtistOrStaffToCreate]
+    permission_classes = [permissions.IsAuthenticatedOrReadOnly, MayHostToCreate]
     lookup_value_regex = "[^/]+"
 
     def get_queryset(self):
@@ -143,31 +185,21 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
         return Response(self.get_serializer(stream).data, status=status_code)
 
     def create(self, request, *args, **kwargs):
-        serializer = self.get_serializer(data=request.data)
+        serializer = LiveStreamInput(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        artist_id = data.pop("artist_id", None)
-        artist = request.user
-        if artist_id is not None and artist_id != request.user.id:
-            if not request.user.is_staff:
-                raise Forbidden("Only staff can create a stream for another artist.")
-            artist = User.objects.filter(pk=artist_id).first()
-            if artist is None:
-                raise serializers.ValidationError({"artist_id": ["No user with that id."]})
-            if not artist.can_host:
-                raise serializers.ValidationError({"artist_id": ["That user is not an artist."]})
-        stream = services.stream_create(artist=artist, **data)
+        stream = services.stream_create(by_user=request.user, **serializer.validated_data)
         return self._respond(stream, status.HTTP_201_CREATED)
 
-    def update(self, request, *args, **kwargs):
+    def update(self, request, *args, partial=False, **kwargs):
         stream = self._managed()
-        serializer = self.get_serializer(stream, data=request.data, partial=kwargs.get("partial", False))
+        serializer = LiveStreamInput(stream, data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
-        if "artist_id" in data and data.pop("artist_id") != stream.artist_id:
-            raise serializers.ValidationError({"artist_id": ["The artist of a stream cannot change."]})
-        stream = services.stream_update(stream=stream, data=data)
-        return self._respond(stream)
+        data.pop("artist_id", None)  # unchanged: validate_artist_id refuses a change
+        return self._respond(services.stream_update(stream=stream, data=data))
+
+    def partial_update(self, request, *args, **kwargs):
+        return self.update(request, *args, partial=True, **kwargs)
 
     def destroy(self, request, *args, **kwargs):
         services.stream_delete(stream=self._managed())
@@ -188,7 +220,7 @@ class LiveStreamViewSet(viewsets.ModelViewSet):
     def cancel(self, request, pk=None):
         return self._respond(services.stream_cancel(stream_id=self._managed().id))
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses=StreamKeyOutput)
     @action(detail=True, methods=["post"], url_path="stream-key/rotate")
     def rotate_stream_key(self, request, pk=None):
         stream = services.stream_key_rotate(stream_id=self._managed().id)

@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from livestream_site.errors import Conflict, Forbidden
+from livestream_site.errors import ApplicationError, Conflict, Forbidden
 from livestream_site.events import stream_event_send_on_commit
 
 from .models import DEFAULT_STREAM_SETTINGS, LiveStream, stream_key_generate
@@ -39,10 +39,29 @@ def _host_check(artist: User) -> None:
         raise Forbidden(message, code="not_an_artist", fields={"artist": [message]})
 
 
+def _artist_resolve(*, by_user: User, artist_id: int | None) -> User:
+    """Whose stream a new one is: the creator's own, or (staff only) another artist's."""
+    if artist_id is None or artist_id == by_user.id:
+        _host_check(by_user)
+        return by_user
+    if not by_user.is_staff:
+        raise Forbidden("Only staff can create a stream for another artist.")
+    artist = User.objects.filter(pk=artist_id).first()
+    if artist is None:
+        raise ApplicationError(
+            "No user with that id.", code="validation_error", fields={"artist_id": ["No user with that id."]}
+        )
+    if not artist.can_host:
+        message = "That user is not an artist."
+        raise ApplicationError(message, code="validation_error", fields={"artist_id": [message]})
+    return artist
+
+
 @transaction.atomic
 def stream_create(
     *,
-    artist: User,
+    by_user: User,
+    artist_id: int | None = None,
     title: str,
     scheduled_start_time: datetime,
     description: str = "",
@@ -56,7 +75,8 @@ def stream_create(
     max_quality: str = LiveStream.Quality.HIGH,
     stream_settings: dict | None = None,
 ) -> LiveStream:
-    _host_check(artist)
+    """A new scheduled stream of `by_user`, or of the artist `artist_id` names when staff create it."""
+    artist = _artist_resolve(by_user=by_user, artist_id=artist_id)
     stream = LiveStream(
         artist=artist,
         title=title,
@@ -173,7 +193,6 @@ QUALITY_ORDER = [LiveStream.Quality.LOW, LiveStream.Quality.MEDIUM, LiveStream.Q
 @transaction.atomic
 def stream_quality_adapt(*, stream_id, max_quality: str) -> LiveStream:
     """Cap the renditions viewers get (adapt-quality); a cap at or above maxQuality lifts it."""
-    from livestream_site.errors import ApplicationError
 
     if max_quality not in QUALITY_ORDER:
         raise ApplicationError(

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from livestream_site.errors import Conflict
 from payments.selectors import stream_viewer_access, stream_watch_access
 from streams import services as stream_services
-from streams.api import LiveStreamSerializer
+from streams.api import LiveStreamOutput
 from streams.models import LiveStream, LiveStreamRecording
 from streams.selectors import stream_get, stream_manage_access
 
@@ -133,7 +133,7 @@ class StreamPlaybackView(APIView):
 class StreamAdaptQualityView(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
-    @extend_schema(request=AdaptQualityInput, responses=LiveStreamSerializer)
+    @extend_schema(request=AdaptQualityInput, responses=LiveStreamOutput)
     def post(self, request, pk, format=None):
         stream = stream_manage_access(user=request.user, stream_id=pk)
         serializer = AdaptQualityInput(data=request.data)
@@ -142,7 +142,7 @@ class StreamAdaptQualityView(APIView):
             stream_id=stream.id, max_quality=serializer.validated_data["max_quality"]
         )
         # The request in the context: the stream key is shown to the stream's artist and staff only.
-        return Response(LiveStreamSerializer(stream, context={"request": request, "view": self}).data)
+        return Response(LiveStreamOutput(stream, context={"request": request, "view": self}).data)
 
 
 class StreamHealthView(APIView):

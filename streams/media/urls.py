@@ -1,5 +1,5 @@
-"""Routes of the media plane: its REST API under /api/livestreams/{id}/, and the configured backend's
-own routes outside the API (for rtmp: nginx's callbacks and the viewers' master playlists)."""
+"""Routes of the media plane: its REST API (mounted under /api/ by the root URL conf), and the configured
+backend's own routes outside the API (for rtmp: nginx's callbacks and the viewers' master playlists)."""
 
 from django.urls import include, path, re_path
 from rest_framework.urlpatterns import format_suffix_patterns
@@ -20,6 +20,6 @@ api_urlpatterns = format_suffix_patterns(
     ]
 )
 
-urlpatterns = [path("api/", include(api_urlpatterns))]
+urlpatterns = []
 if backend_urlconf := get_backend().urlconf:
     urlpatterns.append(path("", include(backend_urlconf)))

@@ -15,7 +15,7 @@ def stream_factory(*, artist=None, status="scheduled", **fields):
     fields.setdefault("scheduled_start_time", timezone.now() + timedelta(days=1))
     if fields.get("is_pay_per_view"):
         fields.setdefault("ticket_price", Decimal("10.00"))
-    stream = services.stream_create(artist=artist or ArtistFactory(), **fields)
+    stream = services.stream_create(by_user=artist or ArtistFactory(), **fields)
     if status in ("live", "ended"):
         stream = services.stream_start(stream_id=stream.id)
     if status == "ended":

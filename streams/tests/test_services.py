@@ -34,8 +34,8 @@ def tomorrow():
 
 def test_only_artists_and_staff_host(viewer, staff):
     with pytest.raises(Forbidden):
-        services.stream_create(artist=viewer, title="Nope", scheduled_start_time=tomorrow())
-    assert services.stream_create(artist=staff, title="House show", scheduled_start_time=tomorrow()).artist == staff
+        services.stream_create(by_user=viewer, title="Nope", scheduled_start_time=tomorrow())
+    assert services.stream_create(by_user=staff, title="House show", scheduled_start_time=tomorrow()).artist == staff
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_only_artists_and_staff_host(viewer, staff):
 def test_create_validates_through_the_model(fields, error_field, artist):
     with pytest.raises(ValidationError) as raised:
         services.stream_create(
-            artist=artist, title=fields.pop("title", "Show"), scheduled_start_time=tomorrow(), **fields
+            by_user=artist, title=fields.pop("title", "Show"), scheduled_start_time=tomorrow(), **fields
         )
     assert error_field in raised.value.message_dict
     assert not LiveStream.objects.exists()
@@ -71,7 +71,7 @@ def test_database_constraints_hold_even_past_the_services(update, artist):
 
 def test_stream_settings_are_completed_with_defaults(artist):
     stream = services.stream_create(
-        artist=artist, title="Show", scheduled_start_time=tomorrow(), stream_settings={"fps": 60}
+        by_user=artist, title="Show", scheduled_start_time=tomorrow(), stream_settings={"fps": 60}
     )
     assert stream.stream_settings == {
         "bitrate": 4500,

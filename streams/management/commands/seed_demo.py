@@ -92,7 +92,7 @@ class Command(BaseCommand):
             if LiveStream.objects.filter(artist=artist, title=title).exists():
                 continue
             stream = services.stream_create(
-                artist=artist,
+                by_user=artist,
                 title=title,
                 description=f"Demo: {title}",
                 type=kind,

@@ -1,0 +1,16 @@
+"""Routes of payments: its REST API and the Stripe webhook (mounted under /api/ by the root URL conf)."""
+
+from django.urls import re_path
+
+from . import api
+
+_STREAM = r"^livestreams/(?P<pk>[^/]+)"
+
+api_urlpatterns = [
+    re_path(_STREAM + r"/access/?$", api.StreamAccessView.as_view(), name="livestream-access"),
+    re_path(_STREAM + r"/payment/?$", api.StreamPaymentView.as_view(), name="livestream-payment"),
+    re_path(_STREAM + r"/revenue/?$", api.StreamRevenueView.as_view(), name="livestream-revenue"),
+    re_path(r"^payments/confirm/?$", api.PaymentConfirmView.as_view(), name="payments-confirm"),
+    re_path(r"^payments/webhook/?$", api.stripe_webhook, name="payments-webhook"),
+]
+urlpatterns: list = []

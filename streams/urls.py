@@ -1,0 +1,17 @@
+"""Routes of streams: the live stream API (mounted under /api/ by the root URL conf) and the pages."""
+
+from django.urls import path
+
+from livestream_site.api import OptionalSlashRouter
+
+from . import api, views
+
+router = OptionalSlashRouter()
+router.register("livestreams", api.LiveStreamViewSet, basename="livestream")
+
+api_urlpatterns = router.urls
+urlpatterns = [
+    path("", views.stream_list_page, name="stream-list"),
+    path("streams/<str:stream_id>/", views.stream_page, name="stream-page"),
+    path("dashboard/", views.dashboard_page, name="dashboard"),
+]
