@@ -9,12 +9,15 @@ class PaymentsConfig(AppConfig):
     def ready(self) -> None:
         # Connected here, once the apps are loaded: streams announces a cancellation without knowing
         # payments, and the payment services announce a refund due without importing their tasks.
-        from streams.signals import stream_cancelled
+        from streams.signals import stream_cancelled, stream_delete_requested
 
         from . import receivers
         from .signals import payment_unseated
 
         stream_cancelled.connect(
             receivers.stream_cancelled_tickets_refund, dispatch_uid="payments.stream_cancelled_tickets_refund"
+        )
+        stream_delete_requested.connect(
+            receivers.stream_delete_refuse_with_tickets, dispatch_uid="payments.stream_delete_refuse_with_tickets"
         )
         payment_unseated.connect(receivers.payment_unseated_refund, dispatch_uid="payments.payment_unseated_refund")

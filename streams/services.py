@@ -14,7 +14,7 @@ from livestream_site.events import stream_event_send_on_commit
 
 from .models import DEFAULT_STREAM_SETTINGS, LiveStream, stream_key_generate
 from .selectors import stream_get, stream_public_data
-from .signals import stream_cancelled
+from .signals import stream_cancelled, stream_delete_requested
 
 logger = logging.getLogger(__name__)
 
@@ -130,8 +130,8 @@ def stream_delete(*, stream: LiveStream) -> None:
     stream = stream_get(stream_id=stream.id, lock=True)
     if stream.status == S.LIVE:
         raise Conflict("The stream is live: end it first.", code="stream_live")
-    if stream.payments.exists():
-        raise Conflict("Tickets were sold for this stream: cancel it instead.", code="stream_has_tickets")
+    # What other apps keep about the stream may forbid deleting it (payments: sold tickets).
+    stream_delete_requested.send(sender=LiveStream, stream=stream)
     logger.info("stream %s deleted", stream.id)
     stream.delete()
 

@@ -5,3 +5,7 @@ from django.dispatch import Signal
 # A stream was cancelled; sent once the cancellation is committed, with `stream_id`. Payments listens
 # (its tickets are refunded). Sent robustly: a failing receiver is logged and stops no other receiver.
 stream_cancelled = Signal()
+
+# A stream is about to be deleted; sent inside stream_delete's transaction with the locked `stream`. A
+# receiver refuses the deletion by raising an ApplicationError (payments: tickets were sold for it).
+stream_delete_requested = Signal()
