@@ -38,23 +38,6 @@ def end_streams(modeladmin, request, queryset):
     )
 
 
-# What the add form passes to stream_create besides the artist.
-CREATE_FIELDS = (
-    "title",
-    "description",
-    "type",
-    "scheduled_start_time",
-    "max_viewers",
-    "ticket_price",
-    "currency",
-    "is_pay_per_view",
-    "is_chat_enabled",
-    "is_recording_enabled",
-    "max_quality",
-    "stream_settings",
-)
-
-
 @admin.register(LiveStream)
 class LiveStreamAdmin(ServiceModelAdmin):
     error_fields = {"artist_id": "artist"}
@@ -94,7 +77,7 @@ class LiveStreamAdmin(ServiceModelAdmin):
             return services.stream_create(
                 by_user=request.user,
                 artist_id=stream.artist_id,
-                **{name: getattr(stream, name) for name in CREATE_FIELDS},
+                **{name: getattr(stream, name) for name in services.CREATE_FIELDS},
             )
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.cleaned_data}
         return services.stream_update(stream=stream, data=data)

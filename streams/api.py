@@ -12,22 +12,9 @@ from .media import services as media_services
 from .models import LiveStream, stream_settings_errors
 from .selectors import stream_can_manage, stream_get, stream_list_visible, stream_manage_access
 
-# The fields a client writes (artistId only on create, and only staff may name another artist).
-INPUT_FIELDS = [
-    "title",
-    "description",
-    "type",
-    "scheduled_start_time",
-    "max_viewers",
-    "ticket_price",
-    "currency",
-    "is_pay_per_view",
-    "is_chat_enabled",
-    "is_recording_enabled",
-    "max_quality",
-    "artist_id",
-    "stream_settings",
-]
+# The fields a client writes: what stream_create takes, and artistId (on create, and only staff may
+# name another artist; on update it must stay the stream's).
+INPUT_FIELDS = [*services.CREATE_FIELDS, "artist_id"]
 
 
 class StreamSettingsField(serializers.DictField):

@@ -25,6 +25,22 @@ TRANSITIONS = {
     "end": ((S.LIVE,), S.ENDED),
     "cancel": ((S.SCHEDULED,), S.CANCELLED),
 }
+# What a stream is created with (besides who creates it and for which artist): the API and the admin
+# both pass exactly these to stream_create.
+CREATE_FIELDS = (
+    "title",
+    "description",
+    "type",
+    "scheduled_start_time",
+    "max_viewers",
+    "ticket_price",
+    "currency",
+    "is_pay_per_view",
+    "is_chat_enabled",
+    "is_recording_enabled",
+    "max_quality",
+    "stream_settings",
+)
 # Fields that may only change while the stream has not started.
 SCHEDULE_FIELDS = {"scheduled_start_time", "ticket_price", "currency", "is_pay_per_view", "max_viewers"}
 
