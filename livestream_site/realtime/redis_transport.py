@@ -166,7 +166,9 @@ class RedisTransport(Transport):
         async with link.client.pipeline(transaction=False) as pipe:
             for stream_id, stream_members in members.items():
                 key = VIEWERS_PREFIX + stream_id
-                pipe.zadd(key, dict.fromkeys(stream_members, expiry), xx=True)
+                # Not ZADD XX: a member Redis lost (a restart wipes the registry) is registered again,
+                # so the count heals within one heartbeat (audit F2).
+                pipe.zadd(key, dict.fromkeys(stream_members, expiry))
                 pipe.pexpire(key, ttl_ms * 2)
             await pipe.execute()
 

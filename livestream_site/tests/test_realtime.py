@@ -118,6 +118,28 @@ async def test_members_expire_unless_the_heartbeat_refreshes_them(transport, end
     assert await transport.viewer_count(endpoint.link, stream_id=stream) == 1
 
 
+async def test_the_heartbeat_registers_again_what_redis_lost(settings):
+    """Audit F2: after Redis lost its data (a restart), the next heartbeat puts the live connections back,
+    so the count heals within one heartbeat instead of undercounting for good."""
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    import redis
+
+    transport = RedisTransport(settings.REDIS_URL)
+    endpoint = Endpoint(transport)
+    try:
+        stream = _stream()
+        members = {f"u{n}|c{n}" for n in range(5)}
+        for member in members:
+            await transport.viewer_add(endpoint.link, stream_id=stream, member=member, limit=0, ttl_ms=10_000)
+        redis.Redis.from_url(settings.REDIS_URL).delete("rt:viewers:" + stream)  # what a restart does
+        assert await transport.viewer_count(endpoint.link, stream_id=stream) == 0
+        await transport.viewers_refresh(endpoint.link, members={stream: members}, ttl_ms=10_000)
+        assert await transport.viewer_count(endpoint.link, stream_id=stream) == 5
+    finally:
+        await endpoint.close()
+
+
 async def test_the_count_slot_is_taken_once_per_interval_and_the_last_count_is_swapped(transport, endpoint):
     stream = _stream()
     assert await transport.count_slot_take(endpoint.link, stream_id=stream, interval_seconds=10) == 0
