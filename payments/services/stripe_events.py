@@ -168,13 +168,21 @@ def _field(obj, key, default=None):
     return default if value is None else value
 
 
+def _intent_id(value) -> str:
+    """A PaymentIntent id as Stripe writes it. Anything else is refused: a null id would look up the
+    payments whose intent id was never saved (`IS NULL`) and apply the event to one of them (audit F12)."""
+    if not isinstance(value, str) or not value:
+        raise ValueError("The event's PaymentIntent id is missing or not a string.")
+    return value
+
+
 def _metadata(obj) -> dict:
     return dict(_field(obj, "metadata", {}) or {})
 
 
 def _intent_succeeded(intent: Mapping) -> LiveStreamPayment | None:
     return payment_succeeded(
-        intent_id=intent["id"],
+        intent_id=_intent_id(intent["id"]),
         amount_received_minor=_field(intent, "amount_received", 0),
         currency=intent["currency"],
         metadata=_metadata(intent),
@@ -183,17 +191,17 @@ def _intent_succeeded(intent: Mapping) -> LiveStreamPayment | None:
 
 def _intent_failed(intent: Mapping) -> LiveStreamPayment | None:
     error = _field(intent, "last_payment_error", {})
-    return payment_failed(intent_id=intent["id"], message=_field(error, "message", ""), metadata=_metadata(intent))
+    return payment_failed(
+        intent_id=_intent_id(intent["id"]), message=_field(error, "message", ""), metadata=_metadata(intent)
+    )
 
 
 def _intent_canceled(intent: Mapping) -> LiveStreamPayment | None:
-    return payment_canceled(intent_id=intent["id"], metadata=_metadata(intent))
+    return payment_canceled(intent_id=_intent_id(intent["id"]), metadata=_metadata(intent))
 
 
 def _charge_refunded(charge: Mapping) -> LiveStreamPayment | None:
-    intent_id = _field(charge, "payment_intent")
-    if not intent_id:
-        return None
+    intent_id = _intent_id(_field(charge, "payment_intent"))
     refunds = _field(_field(charge, "refunds", {}), "data", [])
     return charge_refunded(
         intent_id=intent_id,

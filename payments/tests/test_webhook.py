@@ -181,3 +181,22 @@ def test_event_with_missing_or_wrong_fields_is_400_not_500(pending, stripe_doubl
 def test_webhook_refuses_get(client):
     response = client.get("/api/payments/webhook")
     assert response.status_code == 405 and response.json()["error"]["code"] == "method_not_allowed"
+
+
+@pytest.mark.parametrize("bad_id", [None, "", 42, ["pi_x"]])
+@pytest.mark.parametrize("event_type", ["payment_intent.succeeded", "payment_intent.payment_failed", "charge.refunded"])
+def test_an_event_without_a_string_id_is_400_and_matches_no_payment(bad_id, event_type, pending, stripe_double):
+    """Audit F12: `filter(stripe_payment_intent_id=None)` is IS NULL, which matched an unrelated payment
+    whose intent id was never saved."""
+    _, intent_id = pending
+    payment = LiveStreamPayment.objects.get(stripe_payment_intent_id=intent_id)
+    LiveStreamPayment.objects.filter(pk=payment.pk).update(stripe_payment_intent_id=None)
+    if event_type == "charge.refunded":
+        obj = {**stripe_double.charge(intent_id), "payment_intent": bad_id}
+    else:
+        obj = {**stripe_double.intent_succeed(intent_id), "id": bad_id, "metadata": {}}
+    response = webhook_post(event_type, obj)
+    assert response.status_code == 400 and response.json()["error"]["code"] == "invalid_event"
+    payment.refresh_from_db()
+    assert payment.status == "pending" and payment.stripe_payment_intent_id is None
+    assert not StripeWebhookEvent.objects.exists()
