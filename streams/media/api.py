@@ -108,7 +108,7 @@ def _playback_expires_at():
 # The views keep no class docstrings: drf-spectacular would publish them as operation descriptions,
 # and the OpenAPI schema stays as it was when these were actions of LiveStreamViewSet.
 class StreamIngestView(APIView):
-    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    permission_classes = [permissions.IsAuthenticated]  # the artist's and staff's only: 401 without a token (audit F10)
 
     @extend_schema(request=None, responses=IngestOutput)
     def get(self, request, pk, format=None):
@@ -146,7 +146,7 @@ class StreamAdaptQualityView(APIView):
 
 
 class StreamHealthView(APIView):
-    permission_classes = [permissions.IsAuthenticatedOrReadOnly]
+    permission_classes = [permissions.IsAuthenticated]  # the artist's and staff's only: 401 without a token (audit F10)
 
     @extend_schema(request=None, responses=HealthOutput)
     def get(self, request, pk, format=None):

@@ -6,6 +6,8 @@ import uuid
 import pytest
 from django.urls import resolve, reverse
 
+from streams.tests.factories import stream_factory
+
 STREAM_ID = str(uuid.uuid4())
 
 # URL name -> (path tail, method, OpenAPI operationId), as when these were LiveStreamViewSet actions.
@@ -46,3 +48,13 @@ def test_openapi_operations_are_unchanged(anon_client, db):
     assert ingest["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].endswith("/IngestOutput")
     recordings = paths["/api/livestreams/{id}/recordings/"]["get"]["responses"]["200"]
     assert recordings["content"]["application/json"]["schema"]["items"]["$ref"].endswith("/RecordingOutput")
+
+
+@pytest.mark.parametrize("tail", ["ingest", "health"])
+def test_the_artists_media_endpoints_want_a_token(tail, anon_client, client_for, viewer, artist):
+    """Audit F10: without a token these are 401 (as documented), not 403; with the wrong user, 403."""
+    stream = stream_factory(artist=artist)
+    response = anon_client.get(f"/api/livestreams/{stream.id}/{tail}")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "not_authenticated"
+    assert client_for(viewer).get(f"/api/livestreams/{stream.id}/{tail}").status_code == 403
