@@ -26,9 +26,12 @@ def chat_can_moderate(*, user, stream: LiveStream) -> bool:
     return ChatModerator.objects.filter(stream=stream, user=user).exists()
 
 
-def chat_moderation_access(*, user, stream_id) -> LiveStream:
-    """Fetch a stream whose chat the user may moderate (artist, staff, the stream's moderators), or refuse."""
-    stream = stream_get(stream_id=stream_id)
+def chat_moderation_access(*, user, stream_id, lock: bool = False) -> LiveStream:
+    """Fetch a stream whose chat the user may moderate (artist, staff, the stream's moderators), or refuse.
+
+    Writes lock the stream row: a deletion of the stream then waits for the write, or the write finds
+    no stream (404), instead of the write's rows failing their foreign key at commit (audit F5)."""
+    stream = stream_get(stream_id=stream_id, lock=lock)
     if not chat_can_moderate(user=user, stream=stream):
         raise Forbidden("Only the stream's artist, staff or its chat moderators can do that.")
     return stream

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from livestream_site.errors import ApplicationError, Forbidden, NotFound
@@ -90,14 +90,21 @@ def chat_message_send(*, stream_id, user, message: str, client_message_id: str =
                 raise _retry_error(
                     f"Slow mode: one message every {chat_settings.slow_mode_seconds} s.", "slow_mode", wait
                 )
-    with transaction.atomic():
-        chat_message = LiveStreamChat.objects.create(
-            stream=stream, user=user, message=text, client_message_id=client_message_id
-        )
-        chat_message.user = user
-        stream_event_send_on_commit(
-            stream_id=stream.id, event="newChatMessage", data=chat_message_public_data(chat_message)
-        )
+    try:
+        with transaction.atomic():
+            chat_message = LiveStreamChat.objects.create(
+                stream=stream, user=user, message=text, client_message_id=client_message_id
+            )
+            chat_message.user = user
+            stream_event_send_on_commit(
+                stream_id=stream.id, event="newChatMessage", data=chat_message_public_data(chat_message)
+            )
+    except IntegrityError:
+        # The stream was deleted meanwhile (its foreign key fails at commit). Messages do not lock the
+        # stream row: that would queue every chatter of a busy stream behind each other.
+        if not LiveStream.objects.filter(pk=stream.id).exists():
+            raise NotFound("No stream with that id.") from None
+        raise
     return chat_message
 
 
@@ -111,7 +118,7 @@ def _message_get(*, stream: LiveStream, message_id) -> LiveStreamChat:
 @transaction.atomic
 def chat_message_delete(*, stream_id, message_id, by_user) -> LiveStreamChat:
     """A moderator deletes a message: history leaves it out and every viewer hears chatMessageDeleted."""
-    stream = chat_moderation_access(user=by_user, stream_id=stream_id)
+    stream = chat_moderation_access(user=by_user, stream_id=stream_id, lock=True)
     message = _message_get(stream=stream, message_id=message_id)
     if not message.is_deleted:
         message.is_deleted = True
@@ -154,7 +161,7 @@ def chat_ban_create(
     *, stream_id, user_id: int, by_user, duration_seconds: int | None = None, reason: str = ""
 ) -> ChatBan:
     """Ban a user from the stream's chat, or time them out for `duration_seconds`."""
-    stream = chat_moderation_access(user=by_user, stream_id=stream_id)
+    stream = chat_moderation_access(user=by_user, stream_id=stream_id, lock=True)
     target = _user_get(user_id)
     if stream_can_manage(user=target, stream=stream):
         raise Forbidden("The stream's artist and staff cannot be banned.")
@@ -174,7 +181,7 @@ def chat_ban_create(
 
 @transaction.atomic
 def chat_ban_remove(*, stream_id, user_id, by_user) -> None:
-    stream = chat_moderation_access(user=by_user, stream_id=stream_id)
+    stream = chat_moderation_access(user=by_user, stream_id=stream_id, lock=True)
     deleted, _ = ChatBan.objects.filter(stream=stream, user_id=_user_get(user_id).id).delete()
     if not deleted:
         raise NotFound("That user is not banned from this chat.")
@@ -193,7 +200,7 @@ def chat_settings_update(
     *, stream_id, by_user, slow_mode_seconds: int | None = None, blocked_terms: list[str] | None = None
 ) -> LiveStreamChatSettings:
     """Set slow mode (0 turns it off) and/or the stream's blocked terms; the room hears of slow mode."""
-    stream = chat_moderation_access(user=by_user, stream_id=stream_id)
+    stream = chat_moderation_access(user=by_user, stream_id=stream_id, lock=True)
     chat_settings = chat_settings_get(stream=stream)
     slow_mode_changed = False
     if slow_mode_seconds is not None:
@@ -221,7 +228,7 @@ def chat_settings_update(
 @transaction.atomic
 def chat_moderator_add(*, stream_id, user_id, by_user) -> ChatModerator:
     """The artist or staff make a user a moderator of the stream's chat (idempotent)."""
-    stream = stream_manage_access(user=by_user, stream_id=stream_id)
+    stream = stream_manage_access(user=by_user, stream_id=stream_id, lock=True)
     target = _user_get(user_id)
     moderator, _ = ChatModerator.objects.get_or_create(stream=stream, user=target, defaults={"added_by": by_user})
     ChatBan.objects.filter(stream=stream, user=target).delete()
@@ -230,7 +237,7 @@ def chat_moderator_add(*, stream_id, user_id, by_user) -> ChatModerator:
 
 @transaction.atomic
 def chat_moderator_remove(*, stream_id, user_id, by_user) -> None:
-    stream = stream_manage_access(user=by_user, stream_id=stream_id)
+    stream = stream_manage_access(user=by_user, stream_id=stream_id, lock=True)
     deleted, _ = ChatModerator.objects.filter(stream=stream, user_id=_user_get(user_id).id).delete()
     if not deleted:
         raise NotFound("That user is not a moderator of this chat.")
