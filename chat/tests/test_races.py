@@ -23,6 +23,26 @@ WRITES = {
 }
 
 
+def _race(requests, answers: list) -> None:
+    """Send the requests at the same instant, each from its own thread and database connection."""
+    barrier = threading.Barrier(len(requests))
+
+    def run(request):
+        try:
+            barrier.wait(timeout=30)
+            answers.append(request().status_code)
+        except Exception as exc:  # the test client re-raises what would have been a 500
+            answers.append(f"500 {type(exc).__name__}")
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(request,)) for request in requests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("write", sorted(WRITES))
 def test_chat_writes_racing_a_delete_never_fail_with_a_server_error(write, client_for, artist):
@@ -33,27 +53,12 @@ def test_chat_writes_racing_a_delete_never_fail_with_a_server_error(write, clien
     answers: list[int | str] = []
     for _ in range(ROUNDS):
         stream_id = stream_factory(artist=artist).id
-        barrier = threading.Barrier(2)
-
-        def run(request):
-            try:
-                barrier.wait(timeout=30)
-                answers.append(request().status_code)
-            except Exception as exc:  # the test client re-raises what would have been a 500
-                answers.append(f"500 {type(exc).__name__}")
-            finally:
-                connections.close_all()
-
-        chat_write = WRITES[write]
         args = (client, stream_id) if write == "settings" else (client, stream_id, fan.id)
-        threads = [
-            threading.Thread(target=run, args=(lambda: chat_write(*args),)),
-            threading.Thread(target=run, args=(lambda: client.delete(f"/api/livestreams/{stream_id}"),)),
+        requests = [
+            lambda args=args: WRITES[write](*args),
+            lambda stream_id=stream_id: client.delete(f"/api/livestreams/{stream_id}"),
         ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(timeout=60)
+        _race(requests, answers)
     assert len(answers) == 2 * ROUNDS
     assert all(answer in (200, 201, 204, 404) for answer in answers), answers
 
