@@ -1,7 +1,6 @@
 """The ws/livestream/ consumer: frames {"event", "data"} translated to access checks and chat services."""
 
 import collections
-import json
 import logging
 import time
 import uuid
@@ -12,6 +11,7 @@ from django.conf import settings
 from djangorestframework_camel_case.util import camelize
 
 from livestream_site.errors import ApplicationError
+from livestream_site.parsers import json_loads
 from livestream_site.realtime import frame_encode, hub_get
 from payments.selectors import stream_watch_access
 
@@ -99,9 +99,9 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             if len(text_data) > settings.WS_MAX_FRAME_BYTES or len(text_data.encode()) > settings.WS_MAX_FRAME_BYTES:
                 raise BadFrame(f"Frames are at most {settings.WS_MAX_FRAME_BYTES} bytes.")
             try:
-                frame = json.loads(text_data)
-            except ValueError:
-                raise BadFrame("Frames are JSON objects {event, data}.") from None
+                frame = json_loads(text_data)
+            except ValueError as exc:
+                raise BadFrame(f"Frames are JSON objects {{event, data}} ({exc}).") from None
             if not isinstance(frame, dict) or not isinstance(frame.get("event"), str):
                 raise BadFrame("Frames are JSON objects {event, data}.")
             event = frame["event"][:64]

@@ -29,6 +29,18 @@ def _refuse_constant(name: str):
     raise ValueError(f"{name} is not a JSON number")
 
 
+def json_loads(text: str):
+    """json.loads with the platform's limits, for API bodies and WebSocket frames alike: NaN/Infinity
+    and nesting deeper than MAX_JSON_DEPTH raise ValueError, never RecursionError."""
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if _too_deep(data, MAX_JSON_DEPTH):
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return data
+
+
 class JSONParser(CamelCaseJSONParser):
     """JSON bodies, camelCase to snake_case; nesting deeper than MAX_JSON_DEPTH and NaN/Infinity (which
     are not JSON, and would be stored as "nan") are a 400 `invalid_json`, never a 500."""
@@ -36,11 +48,7 @@ class JSONParser(CamelCaseJSONParser):
     def parse(self, stream, media_type=None, parser_context=None):
         encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
         try:
-            data = json.loads(stream.read().decode(encoding), parse_constant=_refuse_constant)
-        except RecursionError:
-            raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels") from None
+            data = json_loads(stream.read().decode(encoding))
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        if _too_deep(data, MAX_JSON_DEPTH):
-            raise ParseError(f"JSON parse error - nested deeper than {MAX_JSON_DEPTH} levels")
         return underscoreize(data, **api_settings.JSON_UNDERSCOREIZE)

@@ -285,3 +285,29 @@ async def test_a_bad_value_is_named_in_camel_case_and_frames_keep_json_types(ws,
     assert (await host.expect_error("not_found"))["fields"] == {"userId": ["No such user."]}
     await host.send("sendChatMessage", {"streamId": stream_id, "message": "\x00"})
     await host.expect_error("invalid_message")
+
+
+async def test_nul_characters_and_deep_nesting_are_bad_requests_without_a_traceback(
+    ws, live_stream, viewer, artist, caplog
+):
+    """Audit F6: NUL reached PostgreSQL (a generic error and an ERROR traceback); a 5,000-deep frame hit
+    RecursionError. Each is a bad_request naming what is wrong, and the connection stays usable."""
+    host = await ws(artist)
+    await host.join(live_stream)
+    stream_id = str(live_stream.id)
+    cases = [
+        ("sendChatMessage", {"message": "hi", "clientMessageId": "a\x00b"}, "clientMessageId"),
+        ("banUser", {"userId": viewer.id, "reason": "spam\x00"}, "reason"),
+        ("updateChatSettings", {"blockedTerms": ["ok", "bad\x00word"]}, "blockedTerms"),
+    ]
+    for event, data, field in cases:
+        await host.send(event, {"streamId": stream_id, **data})
+        error = await host.expect_error("bad_request")
+        assert (error["event"], list(error["fields"])) == (event, [field]), error
+    await host.send_text("[" * 5000 + "]" * 5000)
+    assert "nested" in (await host.expect_error("bad_request"))["message"]
+    await host.send_text('{"event": "joinStream", "data": {"streamId": NaN}}')
+    await host.expect_error("bad_request")
+    await host.send("sendChatMessage", {"streamId": stream_id, "message": "still here"})
+    assert (await host.expect("newChatMessage"))["message"] == "still here"
+    assert not [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]

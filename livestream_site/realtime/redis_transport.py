@@ -4,7 +4,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import redis
 import redis.asyncio
@@ -75,6 +75,9 @@ class _Link:
     pubsub: redis.asyncio.client.PubSub
     deliver: Deliver
     subscribed: Subscribed
+    # Set by the first subscription: before it, redis-py's pub/sub has no connection to read from
+    # (reading then raised "pubsub connection not set", logged as an error, and slept half a second).
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class RedisTransport(Transport):
@@ -120,6 +123,7 @@ class RedisTransport(Transport):
         await link.client.aclose()
 
     async def room_read(self, link: _Link) -> None:
+        await link.connected.wait()
         while True:
             try:
                 message = await link.pubsub.get_message(timeout=1.0)
@@ -139,6 +143,7 @@ class RedisTransport(Transport):
 
     async def room_subscribe(self, link: _Link, stream_id: str) -> None:
         await link.pubsub.subscribe(ROOM_PREFIX + stream_id)
+        link.connected.set()
         logger.debug("subscribed to room %s", stream_id)
 
     async def room_unsubscribe(self, link: _Link, stream_id: str) -> None:
