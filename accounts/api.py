@@ -11,6 +11,7 @@ from livestream_site.errors import ApplicationError
 
 from .models import User
 from .services import user_register, user_token_get
+from .throttles import login_attempt_check, login_failure_record, signup_attempt_check
 
 
 class RegisterInput(serializers.Serializer):
@@ -51,6 +52,7 @@ class RegisterView(APIView):
 
     @extend_schema(responses={201: RegisterOutput})
     def post(self, request):
+        signup_attempt_check(address=request.META.get("REMOTE_ADDR", ""))
         data = RegisterInput(data=request.data)
         data.is_valid(raise_exception=True)
         user = user_register(**data.validated_data)
@@ -69,8 +71,11 @@ class TokenView(APIView):
     def post(self, request):
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)
+        username = data.validated_data["username"]
+        login_attempt_check(username=username, address=request.META.get("REMOTE_ADDR", ""))
         user = authenticate(request, **data.validated_data)
         if user is None:
+            login_failure_record(username=username)
             raise ApplicationError("Wrong username or password.", code="invalid_credentials", status_code=400)
         return Response({"token": user_token_get(user=user)})
 

@@ -3,7 +3,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, re_path
 
-from . import api
+from . import api, views
 
 api_urlpatterns = [
     re_path(r"^auth/register/?$", api.RegisterView.as_view(), name="auth-register"),
@@ -11,6 +11,6 @@ api_urlpatterns = [
     re_path(r"^auth/me/?$", api.MeView.as_view(), name="auth-me"),
 ]
 urlpatterns = [
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/login/", views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
 ]

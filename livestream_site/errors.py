@@ -84,7 +84,10 @@ def error_body(code: str, message: str, fields: dict | None = None) -> dict:
 
 def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
-        return Response(error_body(exc.code, exc.message, camelize(exc.fields)), status=exc.status_code)
+        response = Response(error_body(exc.code, exc.message, camelize(exc.fields)), status=exc.status_code)
+        if getattr(exc, "retry_after", None):
+            response["Retry-After"] = str(exc.retry_after)
+        return response
     if isinstance(exc, DjangoValidationError):
         exc = exceptions.ValidationError(as_serializer_error(exc))
     if isinstance(exc, Http404):

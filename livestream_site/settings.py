@@ -134,6 +134,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 ALLOW_ARTIST_SIGNUP = env.bool("ALLOW_ARTIST_SIGNUP", default=True)
+# Sign-in and sign-up throttles (accounts/throttles.py), per window of AUTH_THROTTLE_WINDOW_SECONDS.
+AUTH_THROTTLE_WINDOW_SECONDS = env.int("AUTH_THROTTLE_WINDOW_SECONDS", default=900)
+AUTH_THROTTLE_ACCOUNT_FAILURES = env.int("AUTH_THROTTLE_ACCOUNT_FAILURES", default=10)
+AUTH_THROTTLE_ADDRESS_ATTEMPTS = env.int("AUTH_THROTTLE_ADDRESS_ATTEMPTS", default=60)
+AUTH_THROTTLE_SIGNUPS_PER_ADDRESS = env.int("AUTH_THROTTLE_SIGNUPS_PER_ADDRESS", default=20)
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"

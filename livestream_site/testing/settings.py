@@ -13,4 +13,10 @@ class FastPBKDF2PasswordHasher(PBKDF2PasswordHasher):
 
 TEST_SETTINGS = {
     "PASSWORD_HASHERS": ["livestream_site.testing.settings.FastPBKDF2PasswordHasher"],
+    # Every test signs in from 127.0.0.1 with the same few usernames, into a cache (Redis) shared by
+    # the tests and by runs: the throttles would trip across tests. The throttle tests set their own
+    # limits, with usernames and addresses of their own.
+    "AUTH_THROTTLE_ACCOUNT_FAILURES": 1_000_000,
+    "AUTH_THROTTLE_ADDRESS_ATTEMPTS": 1_000_000,
+    "AUTH_THROTTLE_SIGNUPS_PER_ADDRESS": 1_000_000,
 }
