@@ -30,4 +30,5 @@ urlpatterns = [
     *(pattern for app in APPS for pattern in app.urlpatterns),
 ]
 
+handler400 = "livestream_site.views.bad_request"
 handler404 = "livestream_site.views.not_found"

@@ -1,5 +1,6 @@
 """Site-wide views: the health check."""
 
+import logging
 import uuid
 
 from asgiref.sync import async_to_sync
@@ -7,10 +8,13 @@ from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connection
 from django.http import JsonResponse
+from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 
 from .errors import error_body
 from .realtime import redis_sync
+
+logger = logging.getLogger(__name__)
 
 
 def _check_database() -> str:
@@ -47,6 +51,15 @@ def not_found(request, exception=None):
     return page_not_found(request, exception)
 
 
+def bad_request(request, exception=None):
+    """API paths answer 400 in the API's JSON error shape (a body over DATA_UPLOAD_MAX_MEMORY_SIZE is
+    refused before any view runs, audit F13); pages get the HTML page."""
+    if request.path.startswith("/api/"):
+        message = "The request body is too large." if "too large" in str(exception).lower() else "Bad request."
+        return JsonResponse(error_body("bad_request", message), status=400)
+    return django_bad_request(request, exception)
+
+
 def _check_realtime() -> str:
     """The stream rooms' fan-out: Redis pub/sub across processes, or in-process without REDIS_URL."""
     client = redis_sync()
@@ -64,11 +77,19 @@ CHECKS = {
 
 
 def healthz(request):
+    """Each component's state. The reason of a failure (which can name hosts and ports) goes to the log
+    and to staff; anonymous callers (load balancers, probes) see only "error" (audit F13)."""
+    detailed = request.user.is_authenticated and request.user.is_staff
     components = {}
     for name, check in CHECKS.items():
         try:
-            components[name] = check()
+            state = check()
         except Exception as exc:  # a health check reports failures, it does not raise them
-            components[name] = f"error: {exc.__class__.__name__}: {exc}"[:300]
+            state = f"error: {exc.__class__.__name__}: {exc}"[:300]
+        if state != "ok":
+            logger.warning("healthz: %s %s", name, state)
+            if not detailed:
+                state = "error"
+        components[name] = state
     healthy = all(state == "ok" for state in components.values())
     return JsonResponse({"status": "ok" if healthy else "degraded", **components}, status=200 if healthy else 503)

@@ -90,3 +90,14 @@ def test_unknown_api_path_answers_in_the_json_error_shape(anon_client, settings)
     response = anon_client.get("/api/nope")
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+def test_healthz_tells_the_reason_of_a_failure_to_staff_only(anon_client, client, staff, settings):
+    """Audit F13: the reason names internal hosts and ports; anonymous callers see only "error"."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    assert anon_client.get("/healthz").json()["cache"] == "error"
+    client.force_login(staff)
+    detailed = client.get("/healthz").json()["cache"]
+    assert detailed.startswith("error: ") and len(detailed) > len("error: ")

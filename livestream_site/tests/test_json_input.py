@@ -26,3 +26,15 @@ def test_nan_and_infinity_are_not_json(constant, client_for, artist):
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "invalid_json"
     assert not LiveStream.objects.exists()
+
+
+@pytest.mark.parametrize("path", ["/api/auth/token", "/api/auth/register"])
+def test_a_body_over_the_upload_limit_is_a_json_400(path, db):
+    """Audit F13: a 10 MB body got Django's HTML 400 page."""
+    from django.test import Client
+
+    client = Client(raise_request_exception=False)
+    response = client.post(path, "x" * (10 * 1024 * 1024), content_type="application/json")
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json()["error"]["code"] == "bad_request"
