@@ -15,7 +15,7 @@ import threading
 import redis
 from django.conf import settings
 
-from .hub import Hub, hub_for, viewer_peak_hook_set
+from .hub import Hub, RoomUnavailable, hub_for, viewer_peak_hook_set
 from .local_transport import LocalTransport
 from .redis_transport import RedisTransport
 from .transport import Transport, frame_encode, now_ms
@@ -24,6 +24,7 @@ __all__ = [
     "Hub",
     "LocalTransport",
     "RedisTransport",
+    "RoomUnavailable",
     "Transport",
     "frame_encode",
     "hub_get",

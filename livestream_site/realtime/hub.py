@@ -13,6 +13,14 @@ logger = logging.getLogger(__name__)
 
 _hubs: dict[asyncio.AbstractEventLoop, "Hub"] = {}
 
+# How long a join waits for its room's subscription to take effect.
+ROOM_READY_SECONDS = 10
+
+
+class RoomUnavailable(Exception):
+    """The stream's room could not be subscribed: the real-time transport is unreachable."""
+
+
 # Called as hook(stream_id=..., viewers=...) in a worker thread when a hub sees a new peak of a
 # stream's viewers. The transport knows no app: the app that keeps peaks registers its write here.
 _viewer_peak_hook: Callable[..., object] | None = None
@@ -58,14 +66,45 @@ class Hub:
 
     # Rooms ---------------------------------------------------------------------------------------
     async def room_join(self, stream_id: str, connection) -> None:
-        """Add a local connection to a stream's room; returns once frames of that room reach it."""
-        if stream_id not in self.rooms:
-            self.rooms[stream_id] = {connection}
-            self.ready[stream_id] = asyncio.Event()
+        """Add a local connection to a stream's room; returns once frames of that room reach it.
+
+        Raises RoomUnavailable when the room cannot be subscribed (the transport is down): the room is
+        then undone, so the next join subscribes afresh instead of waiting on a room that will never
+        be ready (audit F3), and the connection is not in it.
+        """
+        room = self.rooms.get(stream_id)
+        if room is None:
+            room = self.rooms[stream_id] = set()
+            ready = self.ready[stream_id] = asyncio.Event()
             self._start()
-            await self.transport.room_subscribe(self.link, stream_id)
-        self.rooms[stream_id].add(connection)
-        await asyncio.wait_for(self.ready[stream_id].wait(), timeout=10)
+            try:
+                await self.transport.room_subscribe(self.link, stream_id)
+            except Exception as exc:
+                self._room_drop(stream_id, room)
+                ready.set()  # wakes the joins waiting on this attempt: they see the room is gone
+                raise RoomUnavailable(stream_id) from exc
+        ready = self.ready[stream_id]
+        room.add(connection)
+        try:
+            await asyncio.wait_for(ready.wait(), timeout=ROOM_READY_SECONDS)
+        except asyncio.TimeoutError:
+            self._room_drop(stream_id, room)
+            ready.set()
+            await self._room_unsubscribe(stream_id)
+            raise RoomUnavailable(stream_id) from None
+        if self.rooms.get(stream_id) is not room:
+            raise RoomUnavailable(stream_id)
+
+    def _room_drop(self, stream_id: str, room: set) -> None:
+        if self.rooms.get(stream_id) is room:
+            del self.rooms[stream_id]
+            self.ready.pop(stream_id, None)
+
+    async def _room_unsubscribe(self, stream_id: str) -> None:
+        try:
+            await self.transport.room_unsubscribe(self.link, stream_id)
+        except Exception:
+            logger.warning("could not unsubscribe from room %s", stream_id, exc_info=True)
 
     def _room_ready(self, stream_id: str) -> None:
         event = self.ready.get(stream_id)
@@ -80,10 +119,7 @@ class Hub:
         if not members:
             del self.rooms[stream_id]
             self.ready.pop(stream_id, None)
-            try:
-                await self.transport.room_unsubscribe(self.link, stream_id)
-            except Exception:
-                logger.exception("could not unsubscribe from room %s", stream_id)
+            await self._room_unsubscribe(stream_id)
             await self._maybe_stop()
 
     async def publish(self, stream_id: str, text: str) -> None:

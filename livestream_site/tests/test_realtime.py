@@ -202,3 +202,30 @@ async def test_a_hub_tells_the_peak_hook_of_each_new_peak_from_a_worker_thread(s
         viewer_peak_hook_set(previous)
     assert [(stream_id, viewers) for stream_id, viewers, _ in calls] == [("s1", 1), ("s1", 2)]
     assert threading.get_ident() not in {thread for _, _, thread in calls}  # never on the event loop
+
+
+async def test_a_room_that_could_not_be_subscribed_is_retried_once_redis_is_back(tmp_path):
+    """Audit F3: a join while Redis was down left the room recorded but never ready; joins after Redis
+    returned waited 10 s and failed, and frames never reached the room on that process."""
+    from livestream_site.realtime import RoomUnavailable
+    from livestream_site.testing.processes import redis_server
+
+    with redis_server(tmp_path) as server:
+        hub = Hub(asyncio.get_running_loop(), RedisTransport(server.url))
+        stream = _stream()
+        received: list[str] = []
+
+        class Connection:
+            async def server_send(self, message):
+                received.append(message["text"])
+
+        server.kill()
+        with pytest.raises(RoomUnavailable):
+            await hub.room_join(stream, Connection())
+        assert stream not in hub.rooms
+        server.start()
+        connection = Connection()
+        await asyncio.wait_for(hub.room_join(stream, connection), 5)
+        await hub.publish(stream, '{"event":"ping"}')
+        await _until(lambda: received == ['{"event":"ping"}'])
+        await hub.room_leave(stream, connection)
