@@ -87,7 +87,7 @@ class Hub:
         room.add(connection)
         try:
             await asyncio.wait_for(ready.wait(), timeout=ROOM_READY_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self._room_drop(stream_id, room)
             ready.set()
             await self._room_unsubscribe(stream_id)
