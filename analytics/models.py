@@ -112,6 +112,9 @@ class IngestSample(models.Model):
     class Meta:
         indexes = [models.Index(fields=["stream", "sampled_at"], name="ingest_sample_stream_time")]
 
+    def __str__(self) -> str:
+        return f"ingest of {self.stream_id} @ {self.sampled_at}"
+
 
 class LiveStreamAnalytics(models.Model):
     """One stream's audience over one bucket (a minute), rolled up from sessions, reports and chat.
