@@ -22,10 +22,8 @@ sweep is linear in the minutes each session overlaps.
 """
 
 import logging
-import re
 from collections import defaultdict
 from datetime import datetime, timedelta
-from functools import lru_cache
 
 from django.conf import settings
 from django.db.models import BigIntegerField, Count, F, Q, Sum
@@ -36,6 +34,7 @@ from chat.models import LiveStreamChat
 from streams.models import LiveStream
 
 from .models import LiveStreamAnalytics, QualityReport, ViewerSession
+from .quality import rendition_ladder
 
 logger = logging.getLogger(__name__)
 
@@ -55,32 +54,6 @@ FIGURES = (
     "quality_distribution",
     "countries",
 )
-
-
-@lru_cache(maxsize=8)
-def _ladder(spec: str) -> dict[str, tuple[int, int]]:
-    rungs = {}
-    for item in spec.split(","):
-        parts = item.strip().split(":")
-        if len(parts) >= 3 and parts[1].isdigit() and parts[2].isdigit():
-            rungs[parts[0]] = (
-                int(parts[1]),
-                int(parts[2]) + (int(parts[3]) if len(parts) > 3 and parts[3].isdigit() else 0),
-            )
-    return rungs
-
-
-def rendition_ladder() -> dict[str, tuple[int, int]]:
-    """Each rendition of the configured ladder: name -> (height, total kbps)."""
-    return _ladder(settings.HLS_LADDER)
-
-
-def rendition_height(name: str) -> int | None:
-    """A rendition's height: from the ladder, else from a name like "480p"."""
-    if name in rendition_ladder():
-        return rendition_ladder()[name][0]
-    match = re.fullmatch(r"(\d{3,4})p\d*", name or "")
-    return int(match.group(1)) if match else None
 
 
 def minute_floor(moment: datetime) -> datetime:
@@ -192,7 +165,6 @@ def _chat_figures(*, stream_id, start: datetime, end: datetime) -> dict[datetime
 def _row_figures(*, sessions: dict, reports: dict | None, chat: dict | None) -> dict:
     reports = reports or {"watch_ms": 0, "rebuffer_ms": 0, "rated_ms": 0, "kbps_ms": 0, "renditions": {}}
     watch_ms = reports["watch_ms"]
-    rendition_ms = sum(reports["renditions"].values())
     return {
         "concurrent_viewers": int(sessions["seconds"] / 60 + 0.5),
         "peak_viewers": sessions["peak"],
@@ -204,9 +176,8 @@ def _row_figures(*, sessions: dict, reports: dict | None, chat: dict | None) -> 
         "rebuffer_ms": reports["rebuffer_ms"],
         "avg_bitrate_kbps": int(reports["kbps_ms"] / reports["rated_ms"] + 0.5) if reports["rated_ms"] else None,
         "buffering_ratio": round(reports["rebuffer_ms"] / watch_ms, 6) if watch_ms else None,
-        "quality_distribution": {
-            name: round(ms / rendition_ms, 6) for name, ms in sorted(reports["renditions"].items()) if rendition_ms
-        },
+        # Shares of the minute's whole watch time: what reports without a rendition watched is the remainder.
+        "quality_distribution": {name: round(ms / watch_ms, 6) for name, ms in sorted(reports["renditions"].items())},
         "countries": {code: len(viewers) for code, viewers in sorted(sessions["countries"].items())},
     }
 

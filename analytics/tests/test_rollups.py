@@ -13,11 +13,12 @@ pytestmark = pytest.mark.django_db
 
 # minute: (concurrent, peak, unique, joins, chat messages, chatters, watch s, rebuffer ms, kbps, ratio, renditions,
 #          countries). Minute 1: 105 viewer-seconds (A 60 + B 30 + C 15) -> 1.75 -> 2; bitrate
-#          (30 s x 3000 + 20 s x 896 (360p on the ladder) + 30 s x 2000) / 80 s = 2099. Minute 3: only D, 20 s.
+#          (30 s x 3000 + 20 s x 896 (360p on the ladder) + 30 s x 2000) / 80 s = 2099. Minute 2: C's
+#          25 s have no rendition, so 360p is 10 of 35 s. Minute 3: only D, 20 s.
 EXPECTED = {
     0: (1, 1, 1, 1, 0, 0, 20, 500, 3000, 0.025, {"720p": 1.0}, {"DE": 1}),
     1: (2, 2, 2, 2, 3, 2, 80, 1000, 2099, 0.0125, {"360p": 0.25, "720p": 0.75}, {"DE": 1, "US": 1}),
-    2: (2, 2, 3, 1, 1, 1, 35, 2000, 1300, 0.057143, {"360p": 1.0}, {"DE": 2, "US": 1}),
+    2: (2, 2, 3, 1, 1, 1, 35, 2000, 1300, 0.057143, {"360p": 0.285714}, {"DE": 2, "US": 1}),
     3: (0, 1, 1, 0, 0, 0, 0, 0, None, None, {}, {"DE": 1}),
 }
 FIELDS = (
