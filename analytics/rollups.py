@@ -17,8 +17,8 @@ next run over its minute. The figures of a minute [m, m + 60 s):
 - chat messages and chatters: from `chat.models.LiveStreamChat` created in the minute, without deleted or
   hidden messages (as the chat history leaves them out), in one grouped aggregate.
 
-Sessions are swept in Python (sorted start/end events): there are as many as viewings, not reports, and the
-sweep is linear in the minutes each session overlaps.
+Sessions are folded in Python (there are as many as viewings, not reports), in time linear in the sessions:
+difference arrays for watch seconds and distinct viewers, a sorted sweep of start/end events for the peak.
 """
 
 import logging
@@ -70,8 +70,35 @@ def _minutes(start: datetime, end: datetime) -> list[datetime]:
     return [start + i * MINUTE for i in range(count)]
 
 
+def _merged_count(ranges_by_key: dict, size: int) -> list[int]:
+    """How many keys cover each minute index, from each key's [first, last) minute ranges (merged per key, so a
+    viewer who left and came back in the same minute counts once), through a difference array."""
+    diff = [0] * (size + 1)
+    for ranges in ranges_by_key.values():
+        ranges.sort()
+        low, high = ranges[0]
+        for first, last in ranges[1:]:
+            if first > high:
+                diff[low] += 1
+                diff[high] -= 1
+                low, high = first, last
+            else:
+                high = max(high, last)
+        diff[low] += 1
+        diff[high] -= 1
+    counts, running = [], 0
+    for value in diff[:size]:
+        running += value
+        counts.append(running)
+    return counts
+
+
 def _session_figures(*, stream_id, start: datetime, end: datetime) -> dict[datetime, dict]:
-    """Concurrent average and peak, joins, unique viewers and countries per minute, from the live sessions."""
+    """Concurrent average and peak, joins, unique viewers and countries per minute, from the live sessions.
+
+    Linear in the sessions (plus the minutes): each session adds its partial first and last minutes' seconds,
+    and its full minutes through a difference array; distinct viewers (and viewers per country) per minute come
+    from each viewer's merged minute ranges, also through difference arrays."""
     sessions = (
         ViewerSession.objects.filter(stream_id=stream_id, is_replay=False, started_at__lt=end)
         .annotate(until=Coalesce("ended_at", "last_seen_at"))
@@ -79,25 +106,45 @@ def _session_figures(*, stream_id, start: datetime, end: datetime) -> dict[datet
         .values_list("started_at", "until", "viewer_key", "country")
     )
     minutes = _minutes(start, end)
-    figures = {m: {"seconds": 0.0, "joins": 0, "viewers": set(), "countries": defaultdict(set)} for m in minutes}
+    size = len(minutes)
+    seconds = [0.0] * (size + 1)
+    full = [0] * (size + 1)
+    joins = [0] * size
+    viewers: dict[str, list] = defaultdict(list)
+    countries: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     events = []
     for started, until, viewer, country in sessions.iterator(chunk_size=5000):
         until = max(until, started)
         events.append((started, 1))
         events.append((until, -1))
         if start <= started < end:
-            figures[minute_floor(started)]["joins"] += 1
-        first = max(minute_floor(started), start)
-        last = min(until, end)
-        minute = first
-        while minute < last:
-            overlap = (min(until, minute + MINUTE) - max(started, minute)).total_seconds()
-            if overlap > 0:
-                entry = figures[minute]
-                entry["seconds"] += overlap
-                entry["viewers"].add(viewer)
-                entry["countries"][country].add(viewer)
-            minute += MINUTE
+            joins[int((started - start).total_seconds() // 60)] += 1
+        low = (max(started, start) - start).total_seconds()
+        high = (min(until, end) - start).total_seconds()
+        if high <= low:
+            continue
+        first, last = int(low // 60), int(high // 60)  # the minutes holding the start and the end
+        if first == last:
+            seconds[first] += high - low
+        else:
+            seconds[first] += (first + 1) * 60 - low
+            full[first + 1] += 1
+            full[last] -= 1
+            seconds[last] += high - last * 60
+        covered = (first, int(-(-high // 60)))
+        viewers[viewer].append(covered)
+        countries[country][viewer].append(covered)
+    unique = _merged_count(viewers, size) if viewers else [0] * size
+    by_country = {code: _merged_count(keys, size) for code, keys in countries.items()}
+    figures, running = {}, 0
+    for index, minute in enumerate(minutes):
+        running += full[index]
+        figures[minute] = {
+            "seconds": seconds[index] + 60 * running,
+            "joins": joins[index],
+            "viewers": unique[index],
+            "countries": {code: counts[index] for code, counts in by_country.items() if counts[index]},
+        }
     # Peak: sweep the start (+1) and end (-1) events in time order, ends first at the same instant.
     events.sort()
     current, index = 0, 0
@@ -168,7 +215,7 @@ def _row_figures(*, sessions: dict, reports: dict | None, chat: dict | None) -> 
     return {
         "concurrent_viewers": int(sessions["seconds"] / 60 + 0.5),
         "peak_viewers": sessions["peak"],
-        "unique_viewers": len(sessions["viewers"]),
+        "unique_viewers": sessions["viewers"],
         "joins": sessions["joins"],
         "chat_messages": chat["messages"] if chat else 0,
         "chatters": chat["chatters"] if chat else 0,
@@ -178,7 +225,7 @@ def _row_figures(*, sessions: dict, reports: dict | None, chat: dict | None) -> 
         "buffering_ratio": round(reports["rebuffer_ms"] / watch_ms, 6) if watch_ms else None,
         # Shares of the minute's whole watch time: what reports without a rendition watched is the remainder.
         "quality_distribution": {name: round(ms / watch_ms, 6) for name, ms in sorted(reports["renditions"].items())},
-        "countries": {code: len(viewers) for code, viewers in sorted(sessions["countries"].items())},
+        "countries": dict(sorted(sessions["countries"].items())),
     }
 
 
