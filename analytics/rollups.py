@@ -26,8 +26,9 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import BigIntegerField, Count, F, Q, Sum
-from django.db.models.functions import Cast, Coalesce, TruncMinute
+from django.db import connection
+from django.db.models import BigIntegerField, Count, F, FloatField, Q, Sum
+from django.db.models.functions import Cast, Coalesce, Extract, TruncMinute
 from django.utils import timezone
 
 from chat.models import LiveStreamChat
@@ -103,24 +104,35 @@ def _session_figures(*, stream_id, start: datetime, end: datetime) -> dict[datet
         ViewerSession.objects.filter(stream_id=stream_id, is_replay=False, started_at__lt=end)
         .annotate(until=Coalesce("ended_at", "last_seen_at"))
         .filter(until__gte=start)
-        .values_list("started_at", "until", "viewer_key", "country")
     )
+    if connection.vendor == "postgresql":
+        # Seconds since the epoch straight from the database: parsing timestamps costs more than the fold.
+        rows = sessions.annotate(
+            begin=Cast(Extract("started_at", "epoch"), FloatField()),
+            finish=Cast(Extract("until", "epoch"), FloatField()),
+        ).values_list("begin", "finish", "viewer_key", "country")
+    else:
+        rows = (
+            (began.timestamp(), until.timestamp(), viewer, country)
+            for began, until, viewer, country in sessions.values_list("started_at", "until", "viewer_key", "country")
+        )
     minutes = _minutes(start, end)
     size = len(minutes)
+    origin, limit = start.timestamp(), end.timestamp()
     seconds = [0.0] * (size + 1)
     full = [0] * (size + 1)
     joins = [0] * size
     viewers: dict[str, list] = defaultdict(list)
     countries: dict[str, dict[str, list]] = defaultdict(lambda: defaultdict(list))
     events = []
-    for started, until, viewer, country in sessions.iterator(chunk_size=5000):
-        until = max(until, started)
-        events.append((started, 1))
+    for began, until, viewer, country in rows:
+        until = max(until, began)
+        events.append((began, 1))
         events.append((until, -1))
-        if start <= started < end:
-            joins[int((started - start).total_seconds() // 60)] += 1
-        low = (max(started, start) - start).total_seconds()
-        high = (min(until, end) - start).total_seconds()
+        if origin <= began < limit:
+            joins[int((began - origin) // 60)] += 1
+        low = max(began, origin) - origin
+        high = min(until, limit) - origin
         if high <= low:
             continue
         first, last = int(low // 60), int(high // 60)  # the minutes holding the start and the end
@@ -148,12 +160,13 @@ def _session_figures(*, stream_id, start: datetime, end: datetime) -> dict[datet
     # Peak: sweep the start (+1) and end (-1) events in time order, ends first at the same instant.
     events.sort()
     current, index = 0, 0
-    for minute in minutes:
-        while index < len(events) and events[index][0] <= minute:
+    for number, minute in enumerate(minutes):
+        moment = origin + number * 60
+        while index < len(events) and events[index][0] <= moment:
             current += events[index][1]
             index += 1
         peak = current
-        while index < len(events) and events[index][0] < minute + MINUTE:
+        while index < len(events) and events[index][0] < moment + 60:
             current += events[index][1]
             peak = max(peak, current)
             index += 1
