@@ -5,6 +5,7 @@ import uuid
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from analytics import rollups
 from analytics.quality import ALERTS_CACHE_KEY
@@ -235,8 +236,9 @@ def test_query_counts_do_not_grow_with_the_audience(show, client_for, artist, dj
     rollups.stream_rollup(stream_id=show.stream.id, start=show.at(0), end=show.at(4))
     client = client_for(artist)
     # The token with its user, the stream, the newest rollup; then the rollups, sessions, chat, geography, three
-    # device groups, upscaling, replay retention, revenue (2), open sessions per rendition, the latest ingest sample.
-    with django_assert_num_queries(16):
+    # device groups, upscaling, replay retention, revenue (2), open sessions per rendition, the latest ingest sample
+    # (and, without PostgreSQL's percentile_cont, the startup times for the percentiles).
+    with django_assert_num_queries(16 if connection.vendor == "postgresql" else 17):
         client.get(url(show.stream))
     with django_assert_num_queries(3):  # cached
         client.get(url(show.stream))
