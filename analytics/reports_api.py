@@ -188,6 +188,9 @@ class AnalyticsSummaryStreamOutput(serializers.Serializer):
     chat_messages = serializers.IntegerField()
     chatters = serializers.IntegerField()
     replay_views = serializers.IntegerField()
+    tickets_sold = serializers.IntegerField()
+    net_revenue = serializers.CharField(help_text="Gross minus refunds, in the stream's currency.")
+    currency = serializers.CharField()
 
 
 class AnalyticsSummaryTotalsOutput(serializers.Serializer):
@@ -197,6 +200,10 @@ class AnalyticsSummaryTotalsOutput(serializers.Serializer):
     total_watch_seconds = serializers.FloatField()
     chat_messages = serializers.IntegerField()
     replay_views = serializers.IntegerField()
+    tickets_sold = serializers.IntegerField()
+    net_revenue = serializers.DictField(
+        child=serializers.CharField(), help_text='Net revenue per currency (e.g. {"usd": "90.00"}).'
+    )
 
 
 class AnalyticsSummaryOutput(_RangeOutput):

@@ -23,6 +23,7 @@ Quality; docs.mux.com/guides/data/overall-viewer-experience-metric):
 
 import hashlib
 from datetime import datetime, timedelta
+from decimal import Decimal
 from math import ceil
 
 from django.conf import settings
@@ -48,7 +49,7 @@ from django.db.models.functions import Cast, Coalesce, Floor, Greatest, Least
 from django.utils import timezone
 
 from chat.models import LiveStreamChat
-from payments.selectors import stream_revenue
+from payments.selectors import stream_revenue, streams_revenue_totals
 from streams.models import LiveStream
 
 from .models import IngestSample, LiveStreamAnalytics, QualityReport, ViewerSession
@@ -379,6 +380,14 @@ def _round(value) -> int | None:
     return None if value is None else round(value)
 
 
+def _net_by_currency(items: list[dict]) -> dict[str, str]:
+    totals: dict[str, Decimal] = {}
+    for item in items:
+        if item["tickets_sold"]:
+            totals[item["currency"]] = totals.get(item["currency"], Decimal(0)) + Decimal(item["net_revenue"])
+    return {currency: str(amount) for currency, amount in sorted(totals.items())}
+
+
 def stream_analytics_cached(
     *, stream: LiveStream, start: datetime | None, end: datetime | None, interval: str, cache_key_params: str
 ) -> dict:
@@ -401,7 +410,7 @@ def artist_analytics_summary(*, artist_id, start: datetime | None, end: datetime
         LiveStream.objects.filter(artist_id=artist_id, started_at__isnull=False)
         .filter(Q(started_at__gte=start) if start else Q(), Q(started_at__lt=end) if end else Q())
         .order_by("-started_at")
-        .values("id", "title", "status", "started_at", "ended_at")
+        .values("id", "title", "status", "started_at", "ended_at", "currency")
     )
     ids = [s["id"] for s in streams]
     rollups = {
@@ -430,6 +439,7 @@ def artist_analytics_summary(*, artist_id, start: datetime | None, end: datetime
         .order_by()
     }
     everyone = ViewerSession.objects.filter(stream_id__in=ids).aggregate(viewers=Count("viewer_key", distinct=True))
+    revenue = streams_revenue_totals(stream_ids=ids)
     items = []
     for stream in streams:
         rollup, audience, chat = (
@@ -450,6 +460,8 @@ def artist_analytics_summary(*, artist_id, start: datetime | None, end: datetime
                 "chat_messages": chat.get("messages", 0),
                 "chatters": chat.get("chatters", 0),
                 "replay_views": audience.get("replays", 0),
+                "tickets_sold": revenue.get(stream["id"], {}).get("tickets_sold", 0),
+                "net_revenue": revenue.get(stream["id"], {}).get("net", "0.00"),
             }
         )
     watch = sum(item["total_watch_seconds"] for item in items)
@@ -465,5 +477,8 @@ def artist_analytics_summary(*, artist_id, start: datetime | None, end: datetime
             "total_watch_seconds": round(watch, 1),
             "chat_messages": sum(item["chat_messages"] for item in items),
             "replay_views": sum(item["replay_views"] for item in items),
+            "tickets_sold": sum(item["tickets_sold"] for item in items),
+            # Net revenue per currency: streams priced in different currencies are never added together.
+            "net_revenue": _net_by_currency(items),
         },
     }

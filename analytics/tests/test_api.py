@@ -9,6 +9,9 @@ from django.db import connection
 
 from analytics import rollups
 from analytics.quality import ALERTS_CACHE_KEY
+from payments.selectors import stream_revenue
+from payments.tests.factories import paid_ticket_factory
+from streams import services as stream_services
 from streams.tests.factories import stream_factory
 
 from .conftest import end_show
@@ -245,7 +248,10 @@ def test_query_counts_do_not_grow_with_the_audience(show, client_for, artist, dj
 
 
 def test_the_artists_summary(ended_show, client_for, artist, staff, viewer, other_artist):
-    other_stream = stream_factory(artist=artist, status="live")
+    other_stream = stream_factory(artist=artist, is_pay_per_view=True)  # 10.00 a ticket
+    paid_ticket_factory(stream=other_stream, user=viewer)
+    paid_ticket_factory(stream=other_stream, user=staff)
+    other_stream = stream_services.stream_start(stream_id=other_stream.id)
     session_factory(stream=other_stream, viewer_key="u1", started_at=other_stream.started_at, watch_seconds=30)
     stream_factory(artist=other_artist, status="live")
     data = get_ok(client_for(artist), "/api/analytics/summary")
@@ -257,6 +263,11 @@ def test_the_artists_summary(ended_show, client_for, artist, staff, viewer, othe
         "uniqueViewers": 4, "peakConcurrentViewers": 2, "totalWatchSeconds": 180.0, "chatMessages": 4,
         "chatters": 3, "replayViews": 1, "averageConcurrentViewers": 1.25,
     }  # fmt: skip
+    second = by_id[str(other_stream.id)]
+    revenue = stream_revenue(stream=other_stream)
+    assert (second["ticketsSold"], second["netRevenue"], second["currency"]) == (2, "20.00", other_stream.currency)
+    assert (second["ticketsSold"], second["netRevenue"]) == (revenue["tickets_sold"], revenue["net"])
+    assert (show_totals["ticketsSold"], show_totals["netRevenue"]) == (0, "0.00")
     # u1 watched both streams: one viewer over the range.
     assert data["totals"] == {
         "streams": 2,
@@ -265,6 +276,8 @@ def test_the_artists_summary(ended_show, client_for, artist, staff, viewer, othe
         "totalWatchSeconds": 210.0,
         "chatMessages": 4,
         "replayViews": 1,
+        "ticketsSold": 2,
+        "netRevenue": {other_stream.currency: "20.00"},
     }
     # A range that only holds the second stream.
     later = get_ok(client_for(artist), "/api/analytics/summary", **{"from": other_stream.started_at.isoformat()})
@@ -281,7 +294,8 @@ def test_the_summary_query_count_is_constant(ended_show, client_for, artist, dja
     for _ in range(3):
         stream_factory(artist=artist, status="ended")
     client = client_for(artist)
-    with django_assert_num_queries(6):  # token + user, streams, rollups, sessions, chat, unique viewers overall
+    # token + user, streams, rollups, sessions, chat, unique viewers overall, tickets and revenue
+    with django_assert_num_queries(7):
         client.get("/api/analytics/summary")
 
 
