@@ -1,5 +1,7 @@
 """The per-minute rollups against hand-computed figures of one known show (analytics/tests/conftest.py)."""
 
+import uuid
+
 import pytest
 
 from analytics import rollups
@@ -120,3 +122,14 @@ def test_a_stream_that_never_started_rolls_up_nothing(artist):
     stream = stream_factory(artist=artist)
     assert rollups.stream_final_rollup(stream_id=stream.id) == 0
     assert not LiveStreamAnalytics.objects.filter(stream=stream).exists()
+
+
+def test_the_tasks_take_ids_and_strings(show, eager_celery):
+    from analytics import rollup_tasks
+
+    rollup_tasks.stream_minute_rollup.delay(str(show.stream.id), show.at(2).isoformat())
+    assert rows_by_minute(show) == {2: EXPECTED[2]}
+    end_show(show)
+    rollup_tasks.stream_final_rollup.delay(str(show.stream.id))
+    rollup_tasks.stream_final_rollup.delay(str(uuid.uuid4()))  # a stream deleted since: nothing to do
+    assert rows_by_minute(show) == EXPECTED
