@@ -10,7 +10,7 @@ PORT ?= 8000
 MEDIA_CALLBACK_BASE_URL ?= http://127.0.0.1:$(PORT)
 export HOST PORT MEDIA_CALLBACK_BASE_URL
 
-.PHONY: run test venv frontend migrate lint format clean system-deps
+.PHONY: run test venv frontend migrate lint format clean system-deps bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
+
+# Every benchmark in benchmarks/, each against its baseline in the same run (figures as ratios).
+bench: venv
+	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

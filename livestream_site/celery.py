@@ -18,6 +18,7 @@ app.autodiscover_tasks()
 # Autodiscovery only looks at "<app>.tasks"; packages inside an app with tasks of their own are named
 # here (as strings: the project package imports no app).
 app.autodiscover_tasks(["streams.media"])
+app.autodiscover_tasks(["analytics"], related_name="rollup_tasks")
 
 
 def run_later(task, *, args: list, countdown: float = 0) -> None:

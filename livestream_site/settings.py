@@ -124,6 +124,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "payments-release-lapsed-seat-holds": {"task": "payments.tasks.payment_holds_release_task", "schedule": 60.0},
     # The media plane's safety net for a lost on_publish_done (streams.media.services.ingest_reconcile).
     "streams-ingest-reconcile": {"task": "streams.media.tasks.ingest_reconcile", "schedule": 60.0},
+    # The per-minute audience rollups of live streams, re-rolling the late window (analytics.rollups).
+    "analytics-rollup-recent": {"task": "analytics.rollup_tasks.analytics_rollup_recent", "schedule": 60.0},
 }
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -216,6 +218,12 @@ WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
 VIEWER_TTL_SECONDS = env.float("VIEWER_TTL_SECONDS", default=30.0)
 VIEWER_HEARTBEAT_SECONDS = env.float("VIEWER_HEARTBEAT_SECONDS", default=10.0)
 VIEWER_COUNT_INTERVAL_SECONDS = env.float("VIEWER_COUNT_INTERVAL_SECONDS", default=1.0)
+
+# --- Analytics (rollups and the analytics API) -----------------------------------------------
+# Minutes of each live stream re-rolled every minute, so reports that arrive late are folded in.
+ANALYTICS_ROLLUP_LATE_MINUTES = env.int("ANALYTICS_ROLLUP_LATE_MINUTES", default=5)
+# Seconds the analytics API keeps an answer (a new rollup minute invalidates it sooner).
+ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=5)
 
 # --- Internationalisation, static files -------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -5,7 +5,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
@@ -200,4 +200,29 @@ def stream_revenue(*, stream: LiveStream) -> dict:
         **main,
         # Only when the price's currency changed after tickets were sold; never mixed into the totals.
         "other_currencies": [summary(c, days) for c, days in sorted(by_currency.items()) if c != currency],
+    }
+
+
+def streams_revenue_totals(*, stream_ids) -> dict:
+    """Tickets sold and net revenue (gross minus refunds) of many streams in one query, each in its stream's
+    own currency, counted as stream_revenue counts its main totals: {stream id: {"tickets_sold", "net", "currency"}}."""
+    rows = (
+        LiveStreamPayment.objects.filter(
+            stream_id__in=stream_ids, paid_at__isnull=False, currency=F("stream__currency")
+        )
+        .values("stream_id", "currency")
+        .annotate(
+            tickets=Count("id"),
+            gross=Sum("amount"),
+            refunds=Sum("refunded_amount", filter=Q(refunded_amount__gt=0, refunded_at__isnull=False)),
+        )
+        .order_by()
+    )
+    return {
+        row["stream_id"]: {
+            "tickets_sold": row["tickets"],
+            "net": _money((row["gross"] or Decimal(0)) - (row["refunds"] or Decimal(0)), row["currency"]),
+            "currency": row["currency"],
+        }
+        for row in rows
     }

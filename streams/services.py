@@ -14,7 +14,7 @@ from livestream_site.events import stream_event_send_on_commit
 
 from .models import DEFAULT_STREAM_SETTINGS, LiveStream, stream_key_generate
 from .selectors import stream_get, stream_public_data
-from .signals import stream_cancelled, stream_delete_requested
+from .signals import stream_cancelled, stream_delete_requested, stream_ended
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +172,8 @@ def _transition(*, stream_id, action: str) -> LiveStream:
         _stream_updated_event(stream)
         if target == S.CANCELLED:
             _stream_cancelled_send_on_commit(stream_id=stream.id)
+        elif target == S.ENDED:
+            _stream_ended_send_on_commit(stream_id=stream.id)
     return stream
 
 
@@ -201,6 +203,11 @@ def stream_key_rotate(*, stream_id) -> LiveStream:
 def _stream_cancelled_send_on_commit(*, stream_id) -> None:
     """Announce a cancellation once committed (payments refunds the tickets); no receiver can break it."""
     transaction.on_commit(lambda: stream_cancelled.send_robust(sender=LiveStream, stream_id=stream_id), robust=True)
+
+
+def _stream_ended_send_on_commit(*, stream_id) -> None:
+    """Announce the end once committed (analytics rolls the show up); no receiver can break it."""
+    transaction.on_commit(lambda: stream_ended.send_robust(sender=LiveStream, stream_id=stream_id), robust=True)
 
 
 QUALITY_ORDER = [LiveStream.Quality.LOW, LiveStream.Quality.MEDIUM, LiveStream.Quality.HIGH]

@@ -9,3 +9,7 @@ stream_cancelled = Signal()
 # A stream is about to be deleted; sent inside stream_delete's transaction with the locked `stream`. A
 # receiver refuses the deletion by raising an ApplicationError (payments: tickets were sold for it).
 stream_delete_requested = Signal()
+
+# A stream ended (went from live to ended); sent once the end is committed, with `stream_id`. Analytics
+# listens (the final rollup of the show). Sent robustly, like stream_cancelled.
+stream_ended = Signal()

@@ -14,6 +14,7 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.quality import stream_viewer_quality_summary
 from livestream_site.errors import Conflict
 from payments.selectors import stream_viewer_access, stream_watch_access
 from streams import services as stream_services
@@ -86,19 +87,6 @@ class RecordingOutput(serializers.ModelSerializer):
 
     def get_thumbnail_url(self, recording) -> str | None:
         return self._signed(recording.thumbnail) if recording.status == LiveStreamRecording.Status.READY else None
-
-
-def stream_viewer_quality_summary(*, stream) -> dict | None:
-    """The viewers' quality as the analytics rollups last stored it; None until there is one."""
-    latest = stream.analytics.order_by("-bucket_start").first()
-    if latest is None:
-        return None
-    return {
-        "bucketStart": latest.bucket_start.isoformat(),
-        "avgBitrateKbps": latest.avg_bitrate_kbps,
-        "bufferingRatio": latest.buffering_ratio,
-        "qualityDistribution": latest.quality_distribution,
-    }
 
 
 def _playback_expires_at():

@@ -19,7 +19,7 @@ from livestream_site.errors import Conflict, Forbidden
 from payments.models import LiveStreamPayment
 from streams import services
 from streams.models import LiveStream
-from streams.signals import stream_cancelled
+from streams.signals import stream_cancelled, stream_ended
 from streams.tests.factories import stream_factory
 
 pytestmark = pytest.mark.django_db
@@ -175,6 +175,28 @@ def test_cancel_announces_stream_cancelled_only_after_commit(artist, django_capt
     for callback in callbacks:
         callback()
     assert cancellations == [stream.id]
+
+
+def test_end_announces_stream_ended_only_after_commit(artist, django_capture_on_commit_callbacks):
+    heard = []
+
+    def receiver(sender, *, stream_id, **kwargs):
+        heard.append(stream_id)
+
+    live, other = stream_factory(artist=artist, status="live"), stream_factory(artist=artist, status="live")
+    stream_ended.connect(receiver, dispatch_uid="test-ends")
+    try:
+        with django_capture_on_commit_callbacks(execute=False) as callbacks:
+            services.stream_end(stream_id=live.id)
+            with pytest.raises(RuntimeError), transaction.atomic():
+                services.stream_end(stream_id=other.id)
+                raise RuntimeError("the surrounding work failed")
+            assert heard == [], "nothing is announced before the commit"
+        for callback in callbacks:
+            callback()
+    finally:
+        stream_ended.disconnect(dispatch_uid="test-ends")
+    assert heard == [live.id]
 
 
 def test_a_refused_or_rolled_back_cancel_announces_nothing(artist, django_capture_on_commit_callbacks, cancellations):

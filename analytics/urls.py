@@ -1,0 +1,15 @@
+"""Routes of analytics: its REST API (mounted under /api/ by the root URL conf); no pages of its own."""
+
+from django.urls import re_path
+
+from . import reports_api
+
+# --- Analytics reports: a stream's audience, an artist's summary (analytics/reports_api.py) ---------
+_STREAM = r"^livestreams/(?P<pk>[^/]+)"
+reports_urlpatterns = [
+    re_path(_STREAM + r"/analytics/?$", reports_api.StreamAnalyticsView.as_view(), name="livestream-analytics"),
+    re_path(r"^analytics/summary/?$", reports_api.ArtistAnalyticsSummaryView.as_view(), name="analytics-summary"),
+]
+
+api_urlpatterns = [*reports_urlpatterns]
+urlpatterns: list = []
