@@ -124,6 +124,9 @@ CELERY_BEAT_SCHEDULE: dict = {
     "payments-release-lapsed-seat-holds": {"task": "payments.tasks.payment_holds_release_task", "schedule": 60.0},
     # The media plane's safety net for a lost on_publish_done (streams.media.services.ingest_reconcile).
     "streams-ingest-reconcile": {"task": "streams.media.tasks.ingest_reconcile", "schedule": 60.0},
+    # The batch writer of the analytics buffer, and the expiry of silent viewer sessions.
+    "analytics-events-write": {"task": "analytics.tasks.analytics_events_write", "schedule": 2.0},
+    "analytics-sessions-expire": {"task": "analytics.tasks.analytics_sessions_expire", "schedule": 60.0},
 }
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -211,6 +214,22 @@ WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
 VIEWER_TTL_SECONDS = env.float("VIEWER_TTL_SECONDS", default=30.0)
 VIEWER_HEARTBEAT_SECONDS = env.float("VIEWER_HEARTBEAT_SECONDS", default=10.0)
 VIEWER_COUNT_INTERVAL_SECONDS = env.float("VIEWER_COUNT_INTERVAL_SECONDS", default=1.0)
+
+# --- Analytics (viewer sessions, playback reports) ---------------------------------------------
+# Entries kept in the Redis stream of buffered events (approximate cap; oldest dropped beyond it).
+ANALYTICS_BUFFER_MAXLEN = env.int("ANALYTICS_BUFFER_MAXLEN", default=1_000_000)
+ANALYTICS_BATCH_SIZE = env.int("ANALYTICS_BATCH_SIZE", default=1000)
+# A buffered entry read but not acknowledged for this long (its writer died) is written by another.
+ANALYTICS_CLAIM_IDLE_SECONDS = env.float("ANALYTICS_CLAIM_IDLE_SECONDS", default=120.0)
+# A report whose session is not stored yet is retried for this long, then dropped.
+ANALYTICS_ORPHAN_SECONDS = env.float("ANALYTICS_ORPHAN_SECONDS", default=600.0)
+ANALYTICS_SESSION_TTL_SECONDS = env.float("ANALYTICS_SESSION_TTL_SECONDS", default=60.0)
+# A header a trusted CDN sets to the viewer's ISO country (CF-IPCountry, CloudFront-Viewer-Country).
+ANALYTICS_COUNTRY_HEADER = env("ANALYTICS_COUNTRY_HEADER", default="")
+# Proxies in front of the platform that append to X-Forwarded-For (0: the socket's address is the client's).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# A MaxMind country or city database (.mmdb); empty uses the registry data the iptocc package ships.
+GEOIP_PATH = env("GEOIP_PATH", default="")
 
 # --- Internationalisation, static files -------------------------------------------------------
 LANGUAGE_CODE = "en-us"

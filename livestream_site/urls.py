@@ -8,6 +8,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import urls as accounts_urls
+from analytics import urls as analytics_urls
 from chat import urls as chat_urls
 from payments import urls as payments_urls
 from streams import urls as streams_urls
@@ -15,7 +16,7 @@ from streams.media import urls as media_urls
 
 from .views import healthz
 
-APPS = [accounts_urls, streams_urls, media_urls, payments_urls, chat_urls]
+APPS = [accounts_urls, streams_urls, media_urls, payments_urls, chat_urls, analytics_urls]
 
 api_patterns = [
     re_path(r"^schema/?$", SpectacularAPIView.as_view(), name="schema"),
