@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -43,6 +43,13 @@ REPORT_INT_FIELDS = (
     "player_height",
 )
 REPORT_TEXT_FIELDS = {"rendition": 16, "error": 64}
+EVENT_KEYS = {
+    "session_open": ("event_id", "at", "session_id", "stream_id", "viewer_key", "is_replay", "source", "country"),
+    "session_seen": ("event_id", "at", "session_ids"),
+    "session_close": ("event_id", "at", "session_id"),
+    "quality_report": ("event_id", "at", "session_id", "stream_id", "report"),
+}
+REPORT_FIELDS = (*REPORT_INT_FIELDS, *REPORT_TEXT_FIELDS, "exit_before_video_start")
 SESSION_FOLDED_FIELDS = [
     "last_seen_at",
     "ended_at",
@@ -189,9 +196,23 @@ def events_write_batch(*, limit: int | None = None, consumer: str | None = None)
     )
     if not entries:
         return 0
-    retry = _events_write([event for _entry_id, event in entries])
+    events = [event for _entry_id, event in entries]
+    try:
+        retry = _events_write(events)
+    except (IntegrityError, DataError):
+        # A row the database refuses (its stream was deleted meanwhile) must not stall the buffer:
+        # the batch is written event by event, and the refused ones are dropped.
+        logger.warning("analytics: a batch of %d events was refused; writing them one by one", len(events))
+        retry = set()
+        for event in events:
+            try:
+                retry |= _events_write([event])
+            except (IntegrityError, DataError):
+                logger.warning("analytics: event %.200r dropped", event, exc_info=True)
     # Acknowledged only now that the rows are committed; a crash before this line redelivers the batch.
-    buffer.ack([entry_id for entry_id, event in entries if event.get("event_id") not in retry])
+    buffer.ack(
+        [entry_id for entry_id, event in entries if not isinstance(event, dict) or event.get("event_id") not in retry]
+    )
     return len(entries)
 
 
@@ -202,19 +223,12 @@ def _events_write(events: list[dict]) -> set[str]:
     closes: dict[str, float] = {}
     reports: dict[str, dict] = {}
     for event in events:
-        kind = event.get("type")
-        if kind == "session_open":
-            opens.setdefault(event["session_id"], event)
-            seen[event["session_id"]] = max(seen.get(event["session_id"], 0), event["at"])
-        elif kind == "session_seen":
-            for session_id in event["session_ids"]:
-                seen[session_id] = max(seen.get(session_id, 0), event["at"])
-        elif kind == "session_close":
-            closes.setdefault(event["session_id"], event["at"])
-        elif kind == "quality_report":
-            reports.setdefault(event["event_id"], event)
-        else:
-            logger.warning("analytics: unknown event %r dropped", kind)
+        try:
+            _event_sort(event, opens, seen, closes, reports)
+        except (KeyError, TypeError, ValueError):
+            logger.warning(
+                "analytics: malformed %r event dropped", event.get("type") if isinstance(event, dict) else event
+            )
     session_ids = set(opens) | set(seen) | set(closes) | {event["session_id"] for event in reports.values()}
     retry: set[str] = set()
     with transaction.atomic():
@@ -260,6 +274,28 @@ def _events_write(events: list[dict]) -> set[str]:
     return retry
 
 
+def _event_sort(event: dict, opens: dict, seen: dict, closes: dict, reports: dict) -> None:
+    """File an event under what it does to sessions and reports (the first open or close wins; latest seen)."""
+    if not isinstance(event, dict):
+        raise TypeError("an event is an object")
+    kind = event.get("type")
+    missing = [key for key in EVENT_KEYS.get(kind, ()) if key not in event]
+    if missing or not isinstance(event.get("at"), int | float):
+        raise ValueError(f"{kind} event without {missing or 'at'}")
+    if kind == "session_open":
+        opens.setdefault(event["session_id"], event)
+        seen[event["session_id"]] = max(seen.get(event["session_id"], 0), event["at"])
+    elif kind == "session_seen":
+        for session_id in event["session_ids"]:
+            seen[session_id] = max(seen.get(session_id, 0), event["at"])
+    elif kind == "session_close":
+        closes.setdefault(event["session_id"], event["at"])
+    elif kind == "quality_report":
+        reports.setdefault(event["event_id"], event)
+    else:
+        logger.warning("analytics: unknown event %r dropped", kind)
+
+
 def _session_new(event: dict) -> ViewerSession:
     at = _at(event["at"])
     return ViewerSession(
@@ -282,7 +318,7 @@ def _report_new(event: dict) -> QualityReport:
         session_id=event["session_id"],
         stream_id=event["stream_id"],
         received_at=_at(event["at"]),
-        **event["report"],
+        **{name: value for name, value in event["report"].items() if name in REPORT_FIELDS},
     )
 
 

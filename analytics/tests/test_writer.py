@@ -188,3 +188,20 @@ def test_the_in_process_buffer_is_the_embedded_default(stream):
         # No worker, no beat: written as soon as it was queued.
         assert ViewerSession.objects.get().renditions == {"480p": 1.0}
         assert buffer_get().backlog() == 0
+
+
+# Committed for real: foreign keys are checked at the commit, which the test's own transaction would defer.
+@pytest.mark.django_db(transaction=True)
+def test_events_the_database_refuses_or_cannot_read_do_not_stall_the_buffer(
+    stream, artist, event_buffer, no_inline_writes
+):
+    gone = stream_factory(artist=artist, status="live")
+    kept_session = _open(stream)
+    _open(gone)
+    _report(stream, kept_session, rendition="720p")
+    event_buffer.append([{"type": "session_open", "at": 1.0}, {"type": "teleport", "event_id": "x", "at": 2.0}, "junk"])
+    gone.delete()  # deleted between the join and the write: its session can no longer be stored
+    drain()
+    assert event_buffer.backlog() == 0
+    assert list(ViewerSession.objects.values_list("id", flat=True)) == [uuid.UUID(kept_session)]
+    assert ViewerSession.objects.get().renditions == {"720p": 1.0}
