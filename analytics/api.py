@@ -11,7 +11,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from chat.inputs import QualityReportInput, frame_input
+from chat.inputs import QualityReportInput, frames_input
 from livestream_site.errors import ApplicationError
 from payments.selectors import stream_watch_access
 
@@ -64,22 +64,23 @@ def _reports_valid(body) -> list[tuple[str, dict]]:
         items, many = [body], False
     else:
         raise ApplicationError("The body is a report object or {reports: [...]}.")
-    reports = []
     for index, item in enumerate(items):
-        prefix = f"reports[{index}]." if many else ""
         if not isinstance(item, dict):
-            raise _refusal(prefix.rstrip(".") or "reports", "Must be an object.")
-        try:
-            metrics = frame_input(QualityReportInput, item, skip=())
-        except ApplicationError as error:
-            if not prefix:
-                raise
-            raise ApplicationError(
-                f"{prefix}{error.message}", fields={f"{prefix}{name}": value for name, value in error.fields.items()}
-            ) from None
+            raise _refusal(f"reports[{index}]" if many else "reports", "Must be an object.")
+    try:
+        validated = frames_input(QualityReportInput, items)
+    except ApplicationError as error:
+        if not many:
+            raise
+        prefix = f"reports[{error.index}]."
+        raise ApplicationError(
+            f"{prefix}{error.message}", fields={f"{prefix}{name}": value for name, value in error.fields.items()}
+        ) from None
+    reports = []
+    for index, metrics in enumerate(validated):
         session_id = metrics.pop("session_id", None)
         if session_id is None:
-            raise _refusal(f"{prefix}sessionId", "This field is required.")
+            raise _refusal(f"reports[{index}].sessionId" if many else "sessionId", "This field is required.")
         reports.append((str(session_id), metrics))
     return reports
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -49,7 +49,22 @@ EVENT_KEYS = {
     "session_close": ("event_id", "at", "session_id"),
     "quality_report": ("event_id", "at", "session_id", "stream_id", "report"),
 }
-REPORT_FIELDS = (*REPORT_INT_FIELDS, *REPORT_TEXT_FIELDS, "exit_before_video_start")
+# Every field a report carries, at the value a report that leaves it out has.
+REPORT_DEFAULTS = {
+    "watch_ms": 0,
+    "startup_time_ms": None,
+    "rebuffer_count": 0,
+    "rebuffer_ms": 0,
+    "rendition": "",
+    "bitrate_kbps": None,
+    "bandwidth_kbps": None,
+    "latency_ms": None,
+    "dropped_frames": 0,
+    "player_width": None,
+    "player_height": None,
+    "error": "",
+    "exit_before_video_start": False,
+}
 SESSION_FOLDED_FIELDS = [
     "last_seen_at",
     "ended_at",
@@ -256,7 +271,7 @@ def _events_write(events: list[dict]) -> set[str]:
                         "analytics: report %s of unknown session %s dropped", event["event_id"], event["session_id"]
                     )
                 continue
-            new_reports.append(_report_new(event))
+            new_reports.append(_report_row(event))
             _report_fold(session, new_reports[-1])
         for session_id, at in seen.items():
             session = sessions.get(session_id)
@@ -268,10 +283,36 @@ def _events_write(events: list[dict]) -> set[str]:
                 session.ended_at = max(_at(at), session.started_at)
                 session.last_seen_at = max(session.last_seen_at, session.ended_at)
         if new_reports:
-            QualityReport.objects.bulk_create(new_reports, ignore_conflicts=True)
+            _reports_insert(new_reports)
         if sessions:
-            ViewerSession.objects.bulk_update(list(sessions.values()), SESSION_FOLDED_FIELDS)
+            _sessions_update(list(sessions.values()))
     return retry
+
+
+def _sessions_update(sessions: list[ViewerSession]) -> None:
+    """Write the folded fields of the locked sessions in one statement.
+
+    PostgreSQL gets UPDATE ... FROM (VALUES ...): Django's bulk_update builds a CASE per field and row,
+    which costs more Python time than the whole rest of a batch. Other databases use bulk_update.
+    """
+    if connection.vendor != "postgresql":
+        ViewerSession.objects.bulk_update(sessions, SESSION_FOLDED_FIELDS)
+        return
+    fields = [ViewerSession._meta.pk] + [ViewerSession._meta.get_field(name) for name in SESSION_FOLDED_FIELDS]
+    casts = ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
+    columns = [connection.ops.quote_name(field.column) for field in fields]
+    table = connection.ops.quote_name(ViewerSession._meta.db_table)
+    params = []
+    for session in sessions:
+        params += [field.get_db_prep_save(getattr(session, field.attname), connection) for field in fields]
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
+    rows = ", ".join([f"({casts})"] * len(sessions))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS s SET {assignments} FROM (VALUES {rows}) AS v ({', '.join(columns)}) "
+            f"WHERE s.{columns[0]} = v.{columns[0]}",
+            params,
+        )
 
 
 def _event_sort(event: dict, opens: dict, seen: dict, closes: dict, reports: dict) -> None:
@@ -312,38 +353,64 @@ def _session_new(event: dict) -> ViewerSession:
     )
 
 
-def _report_new(event: dict) -> QualityReport:
-    return QualityReport(
+def _report_row(event: dict) -> dict:
+    """The QualityReport columns of a report event (fields the player left out at their defaults)."""
+    row = dict(REPORT_DEFAULTS)
+    row.update((name, value) for name, value in event["report"].items() if name in REPORT_DEFAULTS)
+    row.update(
         event_id=event["event_id"],
         session_id=event["session_id"],
         stream_id=event["stream_id"],
         received_at=_at(event["at"]),
-        **{name: value for name, value in event["report"].items() if name in REPORT_FIELDS},
     )
+    return row
 
 
-def _report_fold(session: ViewerSession, report: QualityReport) -> None:
+def _reports_insert(rows: list[dict]) -> None:
+    """Insert new reports: COPY on PostgreSQL (several times faster than a multi-row INSERT built by
+    the ORM), bulk_create elsewhere. Their sessions are locked by this transaction, and every writer
+    locks a report's session before it checks which reports are stored, so no other writer inserts
+    the same event ids meanwhile (were it to happen, the unique event id refuses the batch whole)."""
+    if connection.vendor != "postgresql":
+        QualityReport.objects.bulk_create([QualityReport(**row) for row in rows], ignore_conflicts=True)
+        return
+    columns = list(rows[0])
+    table = connection.ops.quote_name(QualityReport._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(column) for column in columns)
+    sql = f"COPY {table} ({names}) FROM STDIN"
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(tuple(row.values()))
+    if connection.queries_logged:  # counted like any statement (query-count tests, the debug toolbar)
+        connection.queries_log.append(
+            {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
+        )
+
+
+def _report_fold(session: ViewerSession, report: dict) -> None:
     """Add a report (not stored before) to its session's totals."""
-    seconds = report.watch_ms / 1000
+    seconds = report["watch_ms"] / 1000
     session.watch_seconds += seconds
-    if report.rendition and seconds:
+    if report["rendition"] and seconds:
         renditions = dict(session.renditions or {})
-        renditions[report.rendition] = round(renditions.get(report.rendition, 0) + seconds, 3)
+        renditions[report["rendition"]] = round(renditions.get(report["rendition"], 0) + seconds, 3)
         session.renditions = renditions
-    if session.startup_time_ms is None and report.startup_time_ms is not None:
-        session.startup_time_ms = report.startup_time_ms
-    session.rebuffer_count += report.rebuffer_count
-    session.rebuffer_ms += report.rebuffer_ms
-    session.dropped_frames += report.dropped_frames
-    if report.error and not session.error:
-        session.error = report.error
-    session.exit_before_video_start = session.exit_before_video_start or report.exit_before_video_start
-    if report.player_width is not None:
-        session.player_width = report.player_width
-    if report.player_height is not None:
-        session.player_height = report.player_height
-    if report.received_at > session.last_seen_at:
-        session.last_seen_at = report.received_at
+    if session.startup_time_ms is None and report["startup_time_ms"] is not None:
+        session.startup_time_ms = report["startup_time_ms"]
+    session.rebuffer_count += report["rebuffer_count"]
+    session.rebuffer_ms += report["rebuffer_ms"]
+    session.dropped_frames += report["dropped_frames"]
+    if report["error"] and not session.error:
+        session.error = report["error"]
+    session.exit_before_video_start = session.exit_before_video_start or report["exit_before_video_start"]
+    if report["player_width"] is not None:
+        session.player_width = report["player_width"]
+    if report["player_height"] is not None:
+        session.player_height = report["player_height"]
+    if report["received_at"] > session.last_seen_at:
+        session.last_seen_at = report["received_at"]
 
 
 def sessions_expire() -> int:

@@ -205,6 +205,30 @@ def frame_input(input_class: type[Input], data: Mapping, *, skip: tuple[str, ...
         raise _frame_refusal(error) from None
 
 
+def frames_input(input_class: type[Input], items: list[Mapping], *, skip: tuple[str, ...] = ()) -> list[dict]:
+    """Validate many frames' data of one input (a beacon's reports) like `frame_input`, with one serializer.
+
+    Building a serializer's fields costs more than checking them, so the fields are built once for all
+    items. A refusal is the `bad_request` ApplicationError of the first bad item, with `index` set to it.
+    """
+    names = _frame_names(input_class)
+    serializer = input_class(context={"frame": True})
+    values = []
+    for index, data in enumerate(items):
+        try:
+            unknown = [key for key in data if key not in names and key not in skip]
+            if unknown and input_class.unknown_key_error:
+                raise serializers.ValidationError({key: [input_class.unknown_key_error] for key in unknown})
+            values.append(
+                dict(serializer.run_validation({names[key]: value for key, value in data.items() if key in names}))
+            )
+        except serializers.ValidationError as error:
+            refusal = _frame_refusal(error)
+            refusal.index = index
+            raise refusal from None
+    return values
+
+
 def _frame_refusal(error: serializers.ValidationError) -> ApplicationError:
     fields = field_errors(error.detail) or {"nonFieldErrors": [str(item) for item in error.detail]}
     name, problems = next(iter(fields.items()))
