@@ -1,6 +1,7 @@
 """Viewer sessions and playback reports over the WebSocket: join opens, leave and disconnect close,
 reportQuality lands in QualityReport and folds into the session (on Redis and in-process)."""
 
+import asyncio
 import uuid
 
 import pytest
@@ -238,3 +239,22 @@ async def test_the_rooms_heartbeat_keeps_sessions_seen(ws, make_stream, viewer, 
     await adrain()
     seen = await _session(session_id)
     assert seen.last_seen_at > opened.last_seen_at and seen.ended_at is None
+
+
+async def test_the_hubs_own_heartbeat_runs_the_hook(ws, make_stream, viewer, adrain, event_buffer, monkeypatch):
+    stream = await database_sync_to_async(make_stream)()
+    registered = realtime.hub._heartbeat_hook
+    beats: list[set] = []
+    beaten = asyncio.Event()
+
+    async def recording(connections):
+        beats.append(set(connections))
+        await registered(connections)
+        beaten.set()
+
+    monkeypatch.setattr(realtime.hub, "_heartbeat_hook", recording)
+    with override_settings(VIEWER_HEARTBEAT_SECONDS=0.05):
+        client = await ws(viewer)
+        session_id = (await client.join(stream))["sessionId"]
+        await asyncio.wait_for(beaten.wait(), timeout=10)
+    assert any(getattr(connection, "sessions", {}).get(str(stream.id)) == session_id for connection in beats[0])
