@@ -4,6 +4,7 @@ import json
 
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import authentication, parsers, permissions, status
@@ -46,6 +47,13 @@ class BeaconSessionAuthentication(authentication.SessionAuthentication):
 
     def enforce_csrf(self, request):
         return
+
+
+class BeaconSessionScheme(SessionScheme):
+    """The beacon's session cookie in the schema (without the CSRF header the usual cookie needs)."""
+
+    target_class = BeaconSessionAuthentication
+    name = "beaconCookieAuth"
 
 
 def _refusal(name: str, message: str) -> ApplicationError:
