@@ -124,9 +124,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     "payments-release-lapsed-seat-holds": {"task": "payments.tasks.payment_holds_release_task", "schedule": 60.0},
     # The media plane's safety net for a lost on_publish_done (streams.media.services.ingest_reconcile).
     "streams-ingest-reconcile": {"task": "streams.media.tasks.ingest_reconcile", "schedule": 60.0},
-    # The batch writer of the analytics buffer, and the expiry of silent viewer sessions.
-    "analytics-events-write": {"task": "analytics.tasks.analytics_events_write", "schedule": 2.0},
-    "analytics-sessions-expire": {"task": "analytics.tasks.analytics_sessions_expire", "schedule": 60.0},
+    # The batch writer of the analytics buffer, and the expiry of silent viewer sessions (a run not
+    # started in time expires: the next one does the same work, so a busy worker gets no pile-up).
+    "analytics-events-write": {
+        "task": "analytics.tasks.analytics_events_write",
+        "schedule": 2.0,
+        "options": {"expires": 10.0},
+    },
+    "analytics-sessions-expire": {
+        "task": "analytics.tasks.analytics_sessions_expire",
+        "schedule": 60.0,
+        "options": {"expires": 50.0},
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------
