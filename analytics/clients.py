@@ -156,7 +156,7 @@ def scope_cookies(scope: Mapping) -> dict[str, str]:
 
 
 def viewer_key(*, user, anonymous: str | None, fallback: str) -> str:
-    """ "u<user id>" for a signed-in viewer, else "a<anonymous id>" (cookie, or `fallback`)."""
+    """Who the viewer is, for unique counts: "u<user id>" signed in, else "a<anonymous id>" (cookie, or `fallback`)."""
     if user is not None and user.is_authenticated:
         return f"u{user.id}"
     return f"a{anonymous or fallback}"[:64]
