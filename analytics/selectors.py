@@ -22,6 +22,7 @@ Quality; docs.mux.com/guides/data/overall-viewer-experience-metric):
 """
 
 import hashlib
+import uuid
 from datetime import datetime, timedelta
 from decimal import Decimal
 from math import ceil
@@ -482,3 +483,17 @@ def artist_analytics_summary(*, artist_id, start: datetime | None, end: datetime
             "net_revenue": _net_by_currency(items),
         },
     }
+
+
+def session_streams(*, session_ids) -> dict[str, str]:
+    """{session id: its stream id} for the sessions among `session_ids` that are stored (bad ids skipped)."""
+    ids = []
+    for session_id in session_ids:
+        try:
+            ids.append(uuid.UUID(str(session_id)))
+        except ValueError:
+            continue
+    if not ids:
+        return {}
+    rows = ViewerSession.objects.filter(id__in=ids).values_list("id", "stream_id")
+    return {str(session_id): str(stream_id) for session_id, stream_id in rows}

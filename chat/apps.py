@@ -1,8 +1,8 @@
-"""The chat app's configuration: it wires the real-time transport's peak-viewer hook to the stream's record."""
+"""The chat app's configuration: it wires the real-time transport's hooks (peak viewers, heartbeats) to their writes."""
 
 from django.apps import AppConfig
 
-from livestream_site.realtime import viewer_peak_hook_set
+from livestream_site.realtime import heartbeat_hook_set, viewer_peak_hook_set
 
 
 class ChatConfig(AppConfig):
@@ -14,3 +14,8 @@ class ChatConfig(AppConfig):
 
         # The transport imports no app: the chat's rooms count the viewers, so chat tells it where peaks go.
         viewer_peak_hook_set(stream_peak_viewers_record)
+
+        from .consumers import sessions_keep_alive
+
+        # The rooms' heartbeat keeps the viewer sessions of this process's connections alive.
+        heartbeat_hook_set(sessions_keep_alive)

@@ -10,6 +10,9 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from djangorestframework_camel_case.util import camelize
 
+from analytics import clients as viewer_clients
+from analytics import services as analytics_services
+from analytics.selectors import session_streams
 from livestream_site.errors import ApplicationError
 from livestream_site.parsers import json_loads
 from livestream_site.realtime import frame_encode, hub_get
@@ -45,6 +48,13 @@ class BadFrame(ApplicationError):
     code = "bad_request"
 
 
+async def sessions_keep_alive(connections) -> None:
+    """The hub's heartbeat: every viewer session of this process's connections is seen, in one event."""
+    session_ids = [sid for connection in connections for sid in getattr(connection, "sessions", {}).values()]
+    if session_ids:
+        await database_sync_to_async(analytics_services.session_seen)(session_ids=session_ids)
+
+
 @database_sync_to_async
 def _join_check(user, stream_id):
     stream = stream_watch_access(user=user, stream_id=stream_id)
@@ -64,6 +74,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         self.joined: dict[str, tuple] = {}
         self.frames: collections.deque = collections.deque()
         self.events: collections.deque = collections.deque()
+        self.sessions: dict[str, str] = {}  # stream id -> the viewer session of this connection
         await self.accept()
         logger.debug("websocket %s connected (%s)", self.connection_id, self.scope.get("auth_method"))
 
@@ -143,7 +154,50 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         viewer = f"u{self.user.id}" if self.user.is_authenticated else f"a{self.connection_id}"
         return f"{viewer}|{self.connection_id}"
 
+    async def _session_open(self, stream) -> None:
+        """Start the viewer session of a join; analytics never stands in the way of watching."""
+        headers = viewer_clients.scope_headers(self.scope)
+        user_agent = headers.get("user-agent", "")
+        anonymous = viewer_clients.anonymous_id(viewer_clients.scope_cookies(self.scope))
+        peer = (self.scope.get("client") or [None])[0]
+        try:
+            self.sessions[str(stream.id)] = await database_sync_to_async(analytics_services.session_open)(
+                stream_id=stream.id,
+                viewer_key=viewer_clients.viewer_key(user=self.user, anonymous=anonymous, fallback=self.connection_id),
+                user_id=self.user.id if self.user.is_authenticated else None,
+                is_replay=stream.status == "ended",
+                source="page",
+                user_agent=user_agent,
+                country=viewer_clients.viewer_country(headers=headers, peer=peer),
+            )
+        except Exception:
+            logger.exception(
+                "websocket %s: the viewer session of %s could not be opened", self.connection_id, stream.id
+            )
+
+    async def _session_close(self, stream_id: str) -> None:
+        session_id = self.sessions.pop(stream_id, None)
+        if session_id is None:
+            return
+        try:
+            await database_sync_to_async(analytics_services.session_close)(session_id=session_id)
+        except Exception:
+            logger.exception("websocket %s: the viewer session %s could not be closed", self.connection_id, session_id)
+
+    async def _report_session(self, stream_id: str, session_id: str | None) -> str | None:
+        """The session a report is for: the given one when it is of this stream, else this connection's."""
+        own = self.sessions.get(stream_id)
+        if session_id is None or session_id == own:
+            return own
+        if (await database_sync_to_async(session_streams)(session_ids=[session_id])).get(session_id) != stream_id:
+            raise ApplicationError(
+                "sessionId: not a viewer session of this stream.",
+                fields={"session_id": ["Not a session of this stream."]},
+            )
+        return session_id
+
     async def _leave(self, stream_id: str) -> None:
+        await self._session_close(stream_id)
         hub, member = self.joined.pop(stream_id)
         if member is not None:
             await hub.viewer_remove(stream_id, member)
@@ -164,6 +218,8 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
                     raise ApplicationError("This stream has reached its maximum number of viewers.", code="stream_full")
             self.joined[stream_id] = (hub, member)
             await hub.room_join(stream_id, self)
+            if member is not None:  # the artist and staff watching are not the audience
+                await self._session_open(stream)
         if count is None:
             count = await self.joined[stream_id][0].viewer_count(stream_id)
         await self.send_event(
@@ -174,6 +230,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
                 "status": stream.status,
                 "isChatEnabled": stream.is_chat_enabled,
                 "slowModeSeconds": slow_mode_seconds,
+                "sessionId": self.sessions.get(stream_id),
             },
         )
         hub, member = self.joined[stream_id]
@@ -197,6 +254,12 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
     async def report_quality(self, data: dict) -> None:
         stream_id = self._joined_stream_id(data)
         metrics = inputs.frame_input(inputs.QualityReportInput, data)
+        given = metrics.pop("session_id", None)
+        session_id = await self._report_session(stream_id, str(given) if given else None)
+        if session_id is not None:
+            await database_sync_to_async(analytics_services.quality_report_submit)(
+                stream_id=stream_id, session_id=session_id, report=metrics
+            )
         await self.send_event("qualityReported", {"streamId": stream_id, "metrics": sorted(camelize(metrics))})
 
     # Moderation events (artist, staff, the stream's moderators) ----------------------------------

@@ -27,6 +27,7 @@ SLOW_MODE_MAX_SECONDS = 3600
 BLOCKED_TERMS_MAX = 200
 BLOCKED_TERM_MAX_LENGTH = 50
 
+# Counters (rebuffers, watch time, dropped frames) are what the player saw since its previous report.
 QUALITY_NUMBERS = {
     "bitrate_kbps": (0, 1_000_000),
     "buffering_events": (0, 1_000_000),
@@ -35,8 +36,15 @@ QUALITY_NUMBERS = {
     "latency_ms": (0, 600_000),
     "fps": (0, 240),
     "bandwidth_kbps": (0, 10_000_000),
+    "startup_time_ms": (0, 600_000),
+    "rebuffer_count": (0, 1_000_000),
+    "rebuffer_ms": (0, 86_400_000),
+    "watch_ms": (0, 86_400_000),
+    "player_width": (0, 16_384),
+    "player_height": (0, 16_384),
 }
-QUALITY_STRINGS = {"quality": 16, "resolution": 16, "player": 64}
+QUALITY_STRINGS = {"quality": 16, "resolution": 16, "player": 64, "rendition": 16, "error": 64}
+QUALITY_FLAGS = ("exit_before_video_start",)
 
 
 class _JsonTyped:
@@ -63,6 +71,19 @@ class Number(_JsonTyped, serializers.FloatField):
 
 class Text(_JsonTyped, serializers.CharField):
     json_types = (str,)
+
+
+class Uuid(_JsonTyped, serializers.UUIDField):
+    json_types = (str,)
+
+
+class Flag(serializers.BooleanField):
+    """A JSON boolean in a frame (true/false only); REST forms keep DRF's "true"/"1"."""
+
+    def to_internal_value(self, data):
+        if self.context.get("frame") and not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return super().to_internal_value(data)
 
 
 class MessageText(Text):
@@ -148,10 +169,14 @@ class QualityReportInput(Input):
         }
         for name, size in QUALITY_STRINGS.items():
             fields[name] = Text(required=False, allow_blank=True, trim_whitespace=False, max_length=size)
+        for name in QUALITY_FLAGS:
+            fields[name] = Flag(required=False)
+        # The viewer session the report belongs to (joinedStream's sessionId); a malformed one is refused.
+        fields["session_id"] = Uuid(required=False)
         return fields
 
     def validate(self, attrs):
-        if not attrs:
+        if not any(name != "session_id" for name in attrs):
             raise serializers.ValidationError("reportQuality needs at least one metric.")
         return attrs
 
@@ -178,6 +203,30 @@ def frame_input(input_class: type[Input], data: Mapping, *, skip: tuple[str, ...
         return input_valid(input_class, values, frame=True)
     except serializers.ValidationError as error:
         raise _frame_refusal(error) from None
+
+
+def frames_input(input_class: type[Input], items: list[Mapping], *, skip: tuple[str, ...] = ()) -> list[dict]:
+    """Validate many frames' data of one input (a beacon's reports) like `frame_input`, with one serializer.
+
+    Building a serializer's fields costs more than checking them, so the fields are built once for all
+    items. A refusal is the `bad_request` ApplicationError of the first bad item, with `index` set to it.
+    """
+    names = _frame_names(input_class)
+    serializer = input_class(context={"frame": True})
+    values = []
+    for index, data in enumerate(items):
+        try:
+            unknown = [key for key in data if key not in names and key not in skip]
+            if unknown and input_class.unknown_key_error:
+                raise serializers.ValidationError({key: [input_class.unknown_key_error] for key in unknown})
+            values.append(
+                dict(serializer.run_validation({names[key]: value for key, value in data.items() if key in names}))
+            )
+        except serializers.ValidationError as error:
+            refusal = _frame_refusal(error)
+            refusal.index = index
+            raise refusal from None
+    return values
 
 
 def _frame_refusal(error: serializers.ValidationError) -> ApplicationError:

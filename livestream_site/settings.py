@@ -126,6 +126,18 @@ CELERY_BEAT_SCHEDULE: dict = {
     "streams-ingest-reconcile": {"task": "streams.media.tasks.ingest_reconcile", "schedule": 60.0},
     # The per-minute audience rollups of live streams, re-rolling the late window (analytics.rollups).
     "analytics-rollup-recent": {"task": "analytics.rollup_tasks.analytics_rollup_recent", "schedule": 60.0},
+    # The batch writer of the analytics buffer, and the expiry of silent viewer sessions (a run not
+    # started in time expires: the next one does the same work, so a busy worker gets no pile-up).
+    "analytics-events-write": {
+        "task": "analytics.tasks.analytics_events_write",
+        "schedule": 2.0,
+        "options": {"expires": 10.0},
+    },
+    "analytics-sessions-expire": {
+        "task": "analytics.tasks.analytics_sessions_expire",
+        "schedule": 60.0,
+        "options": {"expires": 50.0},
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -224,6 +236,21 @@ VIEWER_COUNT_INTERVAL_SECONDS = env.float("VIEWER_COUNT_INTERVAL_SECONDS", defau
 ANALYTICS_ROLLUP_LATE_MINUTES = env.int("ANALYTICS_ROLLUP_LATE_MINUTES", default=5)
 # Seconds the analytics API keeps an answer (a new rollup minute invalidates it sooner).
 ANALYTICS_CACHE_SECONDS = env.int("ANALYTICS_CACHE_SECONDS", default=5)
+# --- Analytics (viewer sessions, playback reports) ---------------------------------------------
+# Entries kept in the Redis stream of buffered events (approximate cap; oldest dropped beyond it).
+ANALYTICS_BUFFER_MAXLEN = env.int("ANALYTICS_BUFFER_MAXLEN", default=1_000_000)
+ANALYTICS_BATCH_SIZE = env.int("ANALYTICS_BATCH_SIZE", default=1000)
+# A buffered entry read but not acknowledged for this long (its writer died) is written by another.
+ANALYTICS_CLAIM_IDLE_SECONDS = env.float("ANALYTICS_CLAIM_IDLE_SECONDS", default=120.0)
+# A report whose session is not stored yet is retried for this long, then dropped.
+ANALYTICS_ORPHAN_SECONDS = env.float("ANALYTICS_ORPHAN_SECONDS", default=600.0)
+ANALYTICS_SESSION_TTL_SECONDS = env.float("ANALYTICS_SESSION_TTL_SECONDS", default=60.0)
+# A header a trusted CDN sets to the viewer's ISO country (CF-IPCountry, CloudFront-Viewer-Country).
+ANALYTICS_COUNTRY_HEADER = env("ANALYTICS_COUNTRY_HEADER", default="")
+# Proxies in front of the platform that append to X-Forwarded-For (0: the socket's address is the client's).
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+# A MaxMind country or city database (.mmdb); empty uses the registry data the iptocc package ships.
+GEOIP_PATH = env("GEOIP_PATH", default="")
 
 # --- Internationalisation, static files -------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -7,6 +7,7 @@ from django.http import Http404
 from django.shortcuts import render
 from django.utils import timezone
 
+from analytics.clients import viewer_cookie_ensure
 from livestream_site.errors import ApplicationError
 from payments.selectors import stream_viewer_access
 
@@ -45,7 +46,9 @@ def stream_page(request, stream_id):
             "canModerate": can_manage,
         },
     }
-    return render(request, "streams/detail.html", context)
+    response = render(request, "streams/detail.html", context)
+    viewer_cookie_ensure(request, response)  # one anonymous viewer id across reloads (analytics)
+    return response
 
 
 @login_required

@@ -1,6 +1,7 @@
 """The ws/livestream/ protocol end to end through WebsocketCommunicator: every event, every error code."""
 
 import json
+import uuid
 
 import pytest
 from channels.db import database_sync_to_async
@@ -15,6 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 async def test_anonymous_joins_free_stream_and_reads_but_cannot_write(ws, live_stream, viewer):
     anonymous = await ws()
     joined = await anonymous.join(live_stream)
+    assert uuid.UUID(joined.pop("sessionId"))  # the viewer session (analytics), additive
     assert joined == {
         "streamId": str(live_stream.id),
         "viewerCount": 1,

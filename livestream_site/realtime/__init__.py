@@ -15,7 +15,7 @@ import threading
 import redis
 from django.conf import settings
 
-from .hub import Hub, RoomUnavailable, hub_for, viewer_peak_hook_set
+from .hub import Hub, RoomUnavailable, heartbeat_hook_set, hub_for, viewer_peak_hook_set
 from .local_transport import LocalTransport
 from .redis_transport import RedisTransport
 from .transport import Transport, frame_encode, now_ms
@@ -27,6 +27,7 @@ __all__ = [
     "RoomUnavailable",
     "Transport",
     "frame_encode",
+    "heartbeat_hook_set",
     "hub_get",
     "now_ms",
     "rate_limit_hit",

@@ -2,7 +2,7 @@
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -30,6 +30,17 @@ def viewer_peak_hook_set(hook: Callable[..., object] | None) -> None:
     """Register the one callable told of a new peak of viewers: hook(stream_id=str, viewers=int); None for none."""
     global _viewer_peak_hook
     _viewer_peak_hook = hook
+
+
+# Awaited as hook(connections) on every heartbeat of a hub, with the set of its connections in rooms,
+# so an app can keep per-connection state alive (analytics' viewer sessions) in one batch per process.
+_heartbeat_hook: Callable[..., Awaitable[object]] | None = None
+
+
+def heartbeat_hook_set(hook: Callable[..., Awaitable[object]] | None) -> None:
+    """Register the one coroutine function awaited on each hub heartbeat: hook(connections: set); None for none."""
+    global _heartbeat_hook
+    _heartbeat_hook = hook
 
 
 async def _viewer_peak_notify(stream_id: str, count: int) -> None:
@@ -210,6 +221,12 @@ class Hub:
                 await self.transport.viewers_refresh(self.link, members=self.members, ttl_ms=self._ttl_ms())
             except Exception:
                 logger.exception("viewer heartbeat failed")
+            hook = _heartbeat_hook
+            if hook is not None and self.rooms:
+                try:
+                    await hook({connection for room in self.rooms.values() for connection in room})
+                except Exception:
+                    logger.exception("heartbeat hook failed")
             for stream_id in list(self.members):
                 self.count_changed(stream_id)
 

@@ -1,0 +1,424 @@
+"""Writes of the audience: session events and playback reports go to the durable buffer; a batch writer
+puts them in the database, and expiry closes the sessions of viewers who went away without a word.
+
+The request path only validates ids and appends to the buffer (`session_open`, `session_seen`,
+`session_close`, `quality_report_submit`). `events_write_batch` reads a batch, inserts the new
+sessions and reports in bulk, folds each new report into its session's totals, commits, and only then
+acknowledges the batch. Written twice (a crash between the commit and the acknowledgement), a batch
+counts once: a report is unique by `event_id` and only reports not stored yet are folded in; opening
+a session that exists, seeing it earlier than already seen, or closing it again changes nothing.
+"""
+
+import logging
+import time
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import DataError, IntegrityError, connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from livestream_site.errors import ApplicationError
+
+from .buffer import buffer_get, buffer_is_local, consumer_name
+from .clients import device_describe
+from .models import UNKNOWN_COUNTRY, QualityReport, ViewerSession
+
+logger = logging.getLogger(__name__)
+
+# Report fields the player sends under older names (the first watch page's reportQuality).
+REPORT_ALIASES = {"buffering_events": "rebuffer_count", "buffering_ms": "rebuffer_ms", "quality": "rendition"}
+REPORT_INT_FIELDS = (
+    "watch_ms",
+    "startup_time_ms",
+    "rebuffer_count",
+    "rebuffer_ms",
+    "bitrate_kbps",
+    "bandwidth_kbps",
+    "latency_ms",
+    "dropped_frames",
+    "player_width",
+    "player_height",
+)
+REPORT_TEXT_FIELDS = {"rendition": 16, "error": 64}
+EVENT_KEYS = {
+    "session_open": ("event_id", "at", "session_id", "stream_id", "viewer_key", "is_replay", "source", "country"),
+    "session_seen": ("event_id", "at", "session_ids"),
+    "session_close": ("event_id", "at", "session_id"),
+    "quality_report": ("event_id", "at", "session_id", "stream_id", "report"),
+}
+# Every field a report carries, at the value a report that leaves it out has.
+REPORT_DEFAULTS = {
+    "watch_ms": 0,
+    "startup_time_ms": None,
+    "rebuffer_count": 0,
+    "rebuffer_ms": 0,
+    "rendition": "",
+    "bitrate_kbps": None,
+    "bandwidth_kbps": None,
+    "latency_ms": None,
+    "dropped_frames": 0,
+    "player_width": None,
+    "player_height": None,
+    "error": "",
+    "exit_before_video_start": False,
+}
+SESSION_FOLDED_FIELDS = [
+    "last_seen_at",
+    "ended_at",
+    "watch_seconds",
+    "renditions",
+    "startup_time_ms",
+    "rebuffer_count",
+    "rebuffer_ms",
+    "dropped_frames",
+    "error",
+    "exit_before_video_start",
+    "player_width",
+    "player_height",
+]
+
+
+def _uuid(value, field: str) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except (TypeError, ValueError):
+        raise ApplicationError(f"{field} is not a valid id.", fields={field: ["Not a valid id."]}) from None
+
+
+def _enqueue(events: list[dict]) -> None:
+    buffer_get().append(events)
+    if buffer_is_local():
+        # The embedded default has no worker and no beat: the same writer drains the buffer at once.
+        while events_write_batch() >= settings.ANALYTICS_BATCH_SIZE:
+            pass
+        _sessions_expire_now_and_then()
+
+
+_last_local_expiry = 0.0
+
+
+def _sessions_expire_now_and_then() -> None:
+    global _last_local_expiry
+    now = time.monotonic()
+    if now - _last_local_expiry >= settings.ANALYTICS_SESSION_TTL_SECONDS:
+        _last_local_expiry = now
+        sessions_expire()
+
+
+# The request path ---------------------------------------------------------------------------------
+def session_open(
+    *,
+    stream_id,
+    viewer_key: str,
+    user_id: int | None,
+    is_replay: bool,
+    source: str,
+    user_agent: str,
+    country: str,
+    session_id=None,
+) -> str:
+    """Start a viewing of a stream; returns its session id (the given one, or a new one)."""
+    if source not in ViewerSession.Source.values:
+        raise ApplicationError("Unknown session source.", fields={"source": ["Unknown source."]})
+    session_id = _uuid(session_id, "sessionId") if session_id is not None else str(uuid.uuid4())
+    event = {
+        "type": "session_open",
+        "event_id": uuid.uuid4().hex,
+        "at": time.time(),
+        "session_id": session_id,
+        "stream_id": _uuid(stream_id, "streamId"),
+        "viewer_key": str(viewer_key)[:64],
+        "user_id": user_id,
+        "is_replay": bool(is_replay),
+        "source": source,
+        "user_agent": (user_agent or "")[:512],
+        "country": (country or UNKNOWN_COUNTRY)[:2],
+    }
+    _enqueue([event])
+    return session_id
+
+
+def session_seen(*, session_ids: Iterable) -> None:
+    """Keep sessions alive (a heartbeat of their viewers' connections); one event for all of them."""
+    ids = [_uuid(session_id, "sessionId") for session_id in session_ids]
+    if ids:
+        _enqueue([{"type": "session_seen", "event_id": uuid.uuid4().hex, "at": time.time(), "session_ids": ids}])
+
+
+def session_close(*, session_id) -> None:
+    """The viewer left (leaveStream, the connection closed)."""
+    event = {"type": "session_close", "event_id": uuid.uuid4().hex, "at": time.time()}
+    _enqueue([{**event, "session_id": _uuid(session_id, "sessionId")}])
+
+
+def report_fields(metrics: dict) -> dict:
+    """A validated report (chat.inputs.QualityReportInput, snake_case) as QualityReport's fields."""
+    values = dict(metrics)
+    for old, new in REPORT_ALIASES.items():
+        if old in values:
+            value = values.pop(old)
+            values.setdefault(new, value)
+    report = {}
+    for name in REPORT_INT_FIELDS:
+        if values.get(name) is not None:
+            report[name] = max(0, round(values[name]))
+    for name, size in REPORT_TEXT_FIELDS.items():
+        if values.get(name):
+            report[name] = str(values[name])[:size]
+    if values.get("exit_before_video_start"):
+        report["exit_before_video_start"] = True
+    return report
+
+
+def quality_reports_submit(*, stream_id, reports: list[tuple]) -> list[str]:
+    """Queue playback reports [(session id, validated metrics)] of one stream; returns their event ids."""
+    stream_id = _uuid(stream_id, "streamId")
+    now = time.time()
+    events = [
+        {
+            "type": "quality_report",
+            "event_id": uuid.uuid4().hex,
+            "at": now,
+            "stream_id": stream_id,
+            "session_id": _uuid(session_id, "sessionId"),
+            "report": report_fields(metrics),
+        }
+        for session_id, metrics in reports
+    ]
+    _enqueue(events)
+    return [event["event_id"] for event in events]
+
+
+def quality_report_submit(*, stream_id, session_id, report: dict) -> str:
+    """Queue one playback report of a session; returns its event id."""
+    return quality_reports_submit(stream_id=stream_id, reports=[(session_id, report)])[0]
+
+
+# The batch writer ---------------------------------------------------------------------------------
+def _at(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, tz=UTC)
+
+
+def events_write_batch(*, limit: int | None = None, consumer: str | None = None) -> int:
+    """Write one batch of buffered events to the database, then acknowledge it. Returns entries handled."""
+    limit = limit or settings.ANALYTICS_BATCH_SIZE
+    buffer = buffer_get()
+    entries = buffer.read(
+        consumer=consumer or consumer_name(), count=limit, claim_idle_seconds=settings.ANALYTICS_CLAIM_IDLE_SECONDS
+    )
+    if not entries:
+        return 0
+    events = [event for _entry_id, event in entries]
+    try:
+        retry = _events_write(events)
+    except (IntegrityError, DataError):
+        # A row the database refuses (its stream was deleted meanwhile) must not stall the buffer:
+        # the batch is written event by event, and the refused ones are dropped.
+        logger.warning("analytics: a batch of %d events was refused; writing them one by one", len(events))
+        retry = set()
+        for event in events:
+            try:
+                retry |= _events_write([event])
+            except (IntegrityError, DataError):
+                logger.warning("analytics: event %.200r dropped", event, exc_info=True)
+    # Acknowledged only now that the rows are committed; a crash before this line redelivers the batch.
+    buffer.ack(
+        [entry_id for entry_id, event in entries if not isinstance(event, dict) or event.get("event_id") not in retry]
+    )
+    return len(entries)
+
+
+def _events_write(events: list[dict]) -> set[str]:
+    """Write events in one transaction; returns the event ids to leave unacknowledged (retried later)."""
+    opens: dict[str, dict] = {}
+    seen: dict[str, float] = {}
+    closes: dict[str, float] = {}
+    reports: dict[str, dict] = {}
+    for event in events:
+        try:
+            _event_sort(event, opens, seen, closes, reports)
+        except (KeyError, TypeError, ValueError):
+            logger.warning(
+                "analytics: malformed %r event dropped", event.get("type") if isinstance(event, dict) else event
+            )
+    session_ids = set(opens) | set(seen) | set(closes) | {event["session_id"] for event in reports.values()}
+    retry: set[str] = set()
+    with transaction.atomic():
+        if opens:
+            ViewerSession.objects.bulk_create([_session_new(event) for event in opens.values()], ignore_conflicts=True)
+        sessions = {
+            str(session.id): session
+            for session in ViewerSession.objects.select_for_update().filter(id__in=session_ids).order_by("id")
+        }
+        stored = (
+            set(QualityReport.objects.filter(event_id__in=list(reports)).values_list("event_id", flat=True))
+            if reports
+            else set()
+        )
+        new_reports = []
+        for event in sorted(reports.values(), key=lambda event: event["at"]):
+            if event["event_id"] in stored:
+                continue
+            session = sessions.get(event["session_id"])
+            if session is None or str(session.stream_id) != event["stream_id"]:
+                if session is None and time.time() - event["at"] < settings.ANALYTICS_ORPHAN_SECONDS:
+                    retry.add(event["event_id"])  # its session_open may still be in a batch being redone
+                else:
+                    logger.warning(
+                        "analytics: report %s of unknown session %s dropped", event["event_id"], event["session_id"]
+                    )
+                continue
+            new_reports.append(_report_row(event))
+            _report_fold(session, new_reports[-1])
+        for session_id, at in seen.items():
+            session = sessions.get(session_id)
+            if session is not None and _at(at) > session.last_seen_at:
+                session.last_seen_at = _at(at)
+        for session_id, at in closes.items():
+            session = sessions.get(session_id)
+            if session is not None and session.ended_at is None:
+                session.ended_at = max(_at(at), session.started_at)
+                session.last_seen_at = max(session.last_seen_at, session.ended_at)
+        if new_reports:
+            _reports_insert(new_reports)
+        if sessions:
+            _sessions_update(list(sessions.values()))
+    return retry
+
+
+def _sessions_update(sessions: list[ViewerSession]) -> None:
+    """Write the folded fields of the locked sessions in one statement.
+
+    PostgreSQL gets UPDATE ... FROM unnest(arrays): Django's bulk_update builds a CASE per field and row,
+    which costs more Python time than the whole rest of a batch. Other databases use bulk_update.
+    """
+    if connection.vendor != "postgresql":
+        ViewerSession.objects.bulk_update(sessions, SESSION_FOLDED_FIELDS)
+        return
+    fields = [ViewerSession._meta.pk] + [ViewerSession._meta.get_field(name) for name in SESSION_FOLDED_FIELDS]
+    columns = [connection.ops.quote_name(field.column) for field in fields]
+    table = connection.ops.quote_name(ViewerSession._meta.db_table)
+    # One array per column (13 parameters, whatever the number of sessions), unnested into rows.
+    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+    params = [
+        [field.get_db_prep_save(getattr(session, field.attname), connection) for session in sessions]
+        for field in fields
+    ]
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} AS s SET {assignments} FROM unnest({arrays}) AS v ({', '.join(columns)}) "
+            f"WHERE s.{columns[0]} = v.{columns[0]}",
+            params,
+        )
+
+
+def _event_sort(event: dict, opens: dict, seen: dict, closes: dict, reports: dict) -> None:
+    """File an event under what it does to sessions and reports (the first open or close wins; latest seen)."""
+    if not isinstance(event, dict):
+        raise TypeError("an event is an object")
+    kind = event.get("type")
+    missing = [key for key in EVENT_KEYS.get(kind, ()) if key not in event]
+    if missing or not isinstance(event.get("at"), int | float):
+        raise ValueError(f"{kind} event without {missing or 'at'}")
+    if kind == "session_open":
+        opens.setdefault(event["session_id"], event)
+        seen[event["session_id"]] = max(seen.get(event["session_id"], 0), event["at"])
+    elif kind == "session_seen":
+        for session_id in event["session_ids"]:
+            seen[session_id] = max(seen.get(session_id, 0), event["at"])
+    elif kind == "session_close":
+        closes.setdefault(event["session_id"], event["at"])
+    elif kind == "quality_report":
+        reports.setdefault(event["event_id"], event)
+    else:
+        logger.warning("analytics: unknown event %r dropped", kind)
+
+
+def _session_new(event: dict) -> ViewerSession:
+    at = _at(event["at"])
+    return ViewerSession(
+        id=event["session_id"],
+        stream_id=event["stream_id"],
+        user_id=event.get("user_id"),
+        viewer_key=event["viewer_key"],
+        source=event["source"],
+        is_replay=event["is_replay"],
+        started_at=at,
+        last_seen_at=at,
+        country=event["country"],
+        **device_describe(event.get("user_agent") or ""),
+    )
+
+
+def _report_row(event: dict) -> dict:
+    """The QualityReport columns of a report event (fields the player left out at their defaults)."""
+    row = dict(REPORT_DEFAULTS)
+    row.update((name, value) for name, value in event["report"].items() if name in REPORT_DEFAULTS)
+    row.update(
+        event_id=event["event_id"],
+        session_id=event["session_id"],
+        stream_id=event["stream_id"],
+        received_at=_at(event["at"]),
+    )
+    return row
+
+
+def _reports_insert(rows: list[dict]) -> None:
+    """Insert new reports: COPY on PostgreSQL (several times faster than a multi-row INSERT built by
+    the ORM), bulk_create elsewhere. Their sessions are locked by this transaction, and every writer
+    locks a report's session before it checks which reports are stored, so no other writer inserts
+    the same event ids meanwhile (were it to happen, the unique event id refuses the batch whole)."""
+    if connection.vendor != "postgresql":
+        QualityReport.objects.bulk_create([QualityReport(**row) for row in rows], ignore_conflicts=True)
+        return
+    columns = list(rows[0])
+    table = connection.ops.quote_name(QualityReport._meta.db_table)
+    names = ", ".join(connection.ops.quote_name(column) for column in columns)
+    sql = f"COPY {table} ({names}) FROM STDIN"
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        with cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(tuple(row.values()))
+    if connection.queries_logged:  # counted like any statement (query-count tests, the debug toolbar)
+        connection.queries_log.append(
+            {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
+        )
+
+
+def _report_fold(session: ViewerSession, report: dict) -> None:
+    """Add a report (not stored before) to its session's totals."""
+    seconds = report["watch_ms"] / 1000
+    session.watch_seconds += seconds
+    if report["rendition"] and seconds:
+        renditions = dict(session.renditions or {})
+        renditions[report["rendition"]] = round(renditions.get(report["rendition"], 0) + seconds, 3)
+        session.renditions = renditions
+    if session.startup_time_ms is None and report["startup_time_ms"] is not None:
+        session.startup_time_ms = report["startup_time_ms"]
+    session.rebuffer_count += report["rebuffer_count"]
+    session.rebuffer_ms += report["rebuffer_ms"]
+    session.dropped_frames += report["dropped_frames"]
+    if report["error"] and not session.error:
+        session.error = report["error"]
+    session.exit_before_video_start = session.exit_before_video_start or report["exit_before_video_start"]
+    if report["player_width"] is not None:
+        session.player_width = report["player_width"]
+    if report["player_height"] is not None:
+        session.player_height = report["player_height"]
+    if report["received_at"] > session.last_seen_at:
+        session.last_seen_at = report["received_at"]
+
+
+def sessions_expire() -> int:
+    """Close the sessions not seen for ANALYTICS_SESSION_TTL_SECONDS (their viewer's process died, or the
+    viewer vanished); each ends when it was last seen. Returns how many were closed."""
+    cutoff = timezone.now() - timedelta(seconds=settings.ANALYTICS_SESSION_TTL_SECONDS)
+    # One statement: a session a batch writer is updating meanwhile is re-checked once its row is free.
+    return ViewerSession.objects.filter(ended_at__isnull=True, last_seen_at__lt=cutoff).update(
+        ended_at=F("last_seen_at")
+    )

@@ -1,0 +1,210 @@
+"""The batch writer: exactly once across crashes, claims of a dead writer's entries, expiry, query counts."""
+
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from analytics import services, tasks
+from analytics.buffer import LocalEventBuffer
+from analytics.models import QualityReport, ViewerSession
+from streams.tests.factories import stream_factory
+
+from .conftest import drain
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def stream(artist):
+    return stream_factory(artist=artist, status="live")
+
+
+@pytest.fixture
+def no_inline_writes(monkeypatch):
+    """Queue without the embedded default's immediate write, so the test decides when batches run."""
+    monkeypatch.setattr(services, "buffer_is_local", lambda: False)
+
+
+def _open(stream, session_id=None) -> str:
+    return services.session_open(
+        stream_id=stream.id,
+        viewer_key=f"a{uuid.uuid4().hex}",
+        user_id=None,
+        is_replay=False,
+        source="page",
+        user_agent="",
+        country="ZZ",
+        session_id=session_id,
+    )
+
+
+def _report(stream, session_id, **metrics) -> str:
+    return services.quality_report_submit(
+        stream_id=stream.id, session_id=session_id, report={"watch_ms": 1000, **metrics}
+    )
+
+
+def test_a_batch_interrupted_between_the_write_and_the_ack_is_written_exactly_once(
+    stream, event_buffer, no_inline_writes, monkeypatch
+):
+    session_id = _open(stream)
+    for rendition in ("720p", "720p", "360p"):
+        _report(stream, session_id, rendition=rendition, rebuffer_count=1)
+
+    def crash(entry_ids):
+        raise SystemExit("the worker died after the commit, before the acknowledgement")
+
+    monkeypatch.setattr(event_buffer, "ack", crash)
+    with pytest.raises(SystemExit):
+        services.events_write_batch(consumer="worker-a")
+    monkeypatch.undo()
+    assert QualityReport.objects.count() == 3  # committed
+    assert event_buffer.backlog() == 4  # but not acknowledged
+
+    # The next writer (another process) takes the batch over once it has been pending long enough.
+    with override_settings(ANALYTICS_CLAIM_IDLE_SECONDS=0):
+        assert services.events_write_batch(consumer="worker-b") == 4
+    assert event_buffer.backlog() == 0
+    assert QualityReport.objects.count() == 3
+    session = ViewerSession.objects.get()
+    assert (session.watch_seconds, session.rebuffer_count, session.renditions) == (3.0, 3, {"720p": 2.0, "360p": 1.0})
+
+
+def test_a_batch_interrupted_before_the_commit_is_written_once_by_the_next_writer(
+    stream, event_buffer, no_inline_writes, monkeypatch
+):
+    session_id = _open(stream)
+    _report(stream, session_id, dropped_frames=5)
+
+    def crash(events):
+        raise SystemExit("the worker died mid-write")
+
+    monkeypatch.setattr(services, "_events_write", crash)
+    with pytest.raises(SystemExit):
+        services.events_write_batch(consumer="worker-a")
+    monkeypatch.undo()
+    assert not ViewerSession.objects.exists()
+    with override_settings(ANALYTICS_CLAIM_IDLE_SECONDS=0):
+        drain()
+    assert ViewerSession.objects.get().dropped_frames == 5
+    assert QualityReport.objects.count() == 1
+
+
+def test_a_dead_writers_pending_entries_are_claimed_only_once_idle_long_enough(stream, event_buffer, no_inline_writes):
+    session_id = _open(stream)
+    _report(stream, session_id)
+    dead = event_buffer.read(consumer="dead-writer", count=10, claim_idle_seconds=settings.ANALYTICS_CLAIM_IDLE_SECONDS)
+    assert len(dead) == 2  # read, never acknowledged: its process died
+    # A live writer does not take entries another writer may still be writing...
+    assert services.events_write_batch(consumer="live-writer") == 0
+    assert event_buffer.backlog() == 2
+    # ...but claims them once they are older than ANALYTICS_CLAIM_IDLE_SECONDS.
+    with override_settings(ANALYTICS_CLAIM_IDLE_SECONDS=0):
+        assert services.events_write_batch(consumer="live-writer") == 2
+    assert event_buffer.backlog() == 0
+    assert ViewerSession.objects.get().watch_seconds == 1.0
+
+
+def test_session_events_are_idempotent_and_out_of_order_heartbeats_do_not_go_back(
+    stream, event_buffer, no_inline_writes
+):
+    session_id = _open(stream)
+    drain()
+    opened = ViewerSession.objects.get()
+    services.session_seen(session_ids=[session_id])
+    services.session_close(session_id=session_id)
+    # The same events written again (a redelivered batch) change nothing.
+    events = [event for _id, event in event_buffer.read(consumer="x", count=10, claim_idle_seconds=60)]
+    services._events_write(events)
+    closed = ViewerSession.objects.get()
+    services._events_write(events)
+    services._events_write([{**events[0], "at": opened.started_at.timestamp() - 100}])  # a late, older heartbeat
+    again = ViewerSession.objects.get()
+    assert closed.ended_at is not None and closed.last_seen_at >= opened.last_seen_at
+    assert (again.ended_at, again.last_seen_at) == (closed.ended_at, closed.last_seen_at)
+
+
+def test_expiry_closes_sessions_not_seen_for_the_ttl(stream, event_buffer):
+    stale, fresh = _open(stream), _open(stream)
+    drain()
+    long_ago = timezone.now() - timedelta(seconds=settings.ANALYTICS_SESSION_TTL_SECONDS + 5)
+    ViewerSession.objects.filter(pk=stale).update(started_at=long_ago, last_seen_at=long_ago)  # a dead process's viewer
+
+    assert tasks.analytics_sessions_expire.apply().get() == 1
+    expired = ViewerSession.objects.get(pk=stale)
+    assert expired.ended_at == long_ago
+    assert ViewerSession.objects.get(pk=fresh).ended_at is None
+    assert services.sessions_expire() == 0  # idempotent
+
+
+def test_the_writer_task_drains_the_buffer(stream, event_buffer, no_inline_writes):
+    session_id = _open(stream)
+    for _ in range(5):
+        _report(stream, session_id)
+    with override_settings(ANALYTICS_BATCH_SIZE=2):
+        assert tasks.analytics_events_write.apply().get() == 6
+    assert event_buffer.backlog() == 0
+    assert QualityReport.objects.count() == 5
+
+
+def test_the_periodic_tasks_are_in_the_one_beat_schedule():
+    tasks_scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert {"analytics.tasks.analytics_events_write", "analytics.tasks.analytics_sessions_expire"} <= tasks_scheduled
+
+
+def _queue(stream, reports: int) -> int:
+    """Queue `reports` reports over reports/5 new sessions, a heartbeat of them all and a close; returns entries."""
+    sessions = [_open(stream) for _ in range(max(1, reports // 5))]
+    for index in range(reports):
+        _report(stream, sessions[index % len(sessions)], rendition="720p", startup_time_ms=900)
+    services.session_seen(session_ids=sessions)
+    services.session_close(session_id=sessions[0])
+    return reports + len(sessions) + 2
+
+
+@pytest.mark.parametrize("reports", [5, 200])
+def test_the_writer_runs_a_constant_number_of_queries_per_batch(
+    stream, event_buffer, no_inline_writes, django_assert_num_queries, reports
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite splits bulk statements at its parameter limit")
+    entries = _queue(stream, reports)
+    # Savepoint, insert sessions, lock sessions, stored event ids, COPY reports, update sessions, release.
+    with django_assert_num_queries(7):
+        assert services.events_write_batch(limit=10_000) == entries
+    assert QualityReport.objects.count() == reports
+    assert ViewerSession.objects.filter(ended_at__isnull=False).count() == 1
+
+
+def test_the_in_process_buffer_is_the_embedded_default(stream):
+    with override_settings(REDIS_URL=""):
+        from analytics.buffer import buffer_get
+
+        assert isinstance(buffer_get(), LocalEventBuffer)
+        session_id = _open(stream)
+        _report(stream, session_id, rendition="480p")
+        # No worker, no beat: written as soon as it was queued.
+        assert ViewerSession.objects.get().renditions == {"480p": 1.0}
+        assert buffer_get().backlog() == 0
+
+
+# Committed for real: foreign keys are checked at the commit, which the test's own transaction would defer.
+@pytest.mark.django_db(transaction=True)
+def test_events_the_database_refuses_or_cannot_read_do_not_stall_the_buffer(
+    stream, artist, event_buffer, no_inline_writes
+):
+    gone = stream_factory(artist=artist, status="live")
+    kept_session = _open(stream)
+    _open(gone)
+    _report(stream, kept_session, rendition="720p")
+    event_buffer.append([{"type": "session_open", "at": 1.0}, {"type": "teleport", "event_id": "x", "at": 2.0}, "junk"])
+    gone.delete()  # deleted between the join and the write: its session can no longer be stored
+    drain()
+    assert event_buffer.backlog() == 0
+    assert list(ViewerSession.objects.values_list("id", flat=True)) == [uuid.UUID(kept_session)]
+    assert ViewerSession.objects.get().renditions == {"720p": 1.0}
