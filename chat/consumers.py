@@ -11,6 +11,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from djangorestframework_camel_case.util import camelize
 
+from analytics.advice import advice_update
 from livestream_site.errors import ApplicationError
 from livestream_site.realtime import frame_encode, hub_get
 from payments.selectors import stream_watch_access
@@ -64,6 +65,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         self.joined: dict[str, tuple] = {}
         self.frames: collections.deque = collections.deque()
         self.events: collections.deque = collections.deque()
+        self.quality_advice: dict[str, dict | None] = {}  # stream id -> the advice in force (analytics.advice)
         await self.accept()
         logger.debug("websocket %s connected (%s)", self.connection_id, self.scope.get("auth_method"))
 
@@ -198,6 +200,10 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         stream_id = self._joined_stream_id(data)
         metrics = inputs.frame_input(inputs.QualityReportInput, data)
         await self.send_event("qualityReported", {"streamId": stream_id, "metrics": sorted(camelize(metrics))})
+        # Per-viewer advice, to this connection only, when the cap it advises changes.
+        self.quality_advice[stream_id], advice = advice_update(report=metrics, state=self.quality_advice.get(stream_id))
+        if advice is not None:
+            await self.send_event("qualityAdvice", {"streamId": stream_id, **advice})
 
     # Moderation events (artist, staff, the stream's moderators) ----------------------------------
     async def delete_chat_message(self, data: dict) -> None:
