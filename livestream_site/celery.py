@@ -18,6 +18,8 @@ app.autodiscover_tasks()
 # Autodiscovery only looks at "<app>.tasks"; packages inside an app with tasks of their own are named
 # here (as strings: the project package imports no app).
 app.autodiscover_tasks(["streams.media"])
+# Analytics tasks beside analytics/tasks.py: the fold of the media server's HLS log.
+app.autodiscover_tasks(["analytics"], related_name="hls_log_tasks")
 
 
 def run_later(task, *, args: list, countdown: float = 0) -> None:

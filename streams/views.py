@@ -43,6 +43,7 @@ def stream_page(request, stream_id):
             "accessReason": access.reason,
             "signedIn": request.user.is_authenticated,
             "canModerate": can_manage,
+            "reportSeconds": settings.ANALYTICS_REPORT_SECONDS,
         },
     }
     return render(request, "streams/detail.html", context)

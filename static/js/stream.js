@@ -1,5 +1,6 @@
 // The viewer page: HLS playback through hls.js, and the live room (chat, viewer count, status) over
-// the platform's WebSocket protocol ({"event": NAME, "data": {...}} frames).
+// the platform's WebSocket protocol ({"event": NAME, "data": {...}} frames). The player's beacons
+// (beacons.js) report over the same socket; qualityAdvice from the server caps hls.js.
 (function () {
   "use strict";
   const page = JSON.parse(document.getElementById("page-data").textContent);
@@ -10,8 +11,32 @@
   let socket = null;
   let retry = 0;
   let retryPlayback = null;
+  let advice = null; // the server's qualityAdvice in force ({maxRendition, reason}), or null
+  let viewerChoseLevel = false; // a quality picked in the menu overrides the advice
 
-  const { api } = window.Livestage;
+  const { api, createBeacons } = window.Livestage;
+  const beacons = createBeacons({
+    video,
+    streamId: page.streamId,
+    reportSeconds: page.reportSeconds,
+    send: (data) => send("reportQuality", data),
+    beaconUrl: `/api/livestreams/${page.streamId}/quality-reports`,
+  });
+
+  // The viewer session's id comes with joinedStream; the player waits for it a moment (CMCD tags the
+  // segment requests with it), then goes on with an id of its own rather than delay the video.
+  let sessionKnown;
+  const sessionReady = new Promise((resolve) => (sessionKnown = resolve));
+  setTimeout(() => sessionKnown(), 3000);
+
+  function uuid4() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
 
   function showVideoMessage(text) {
     $("video-message").textContent = text;
@@ -31,19 +56,30 @@
       return;
     }
     showVideoMessage("");
+    beacons.intent();
+    await sessionReady;
+    if (!beacons.sessionId) beacons.setSession(uuid4());
     attach(result.data.url);
   }
 
   function attach(url) {
-    if (hls) hls.destroy();
+    if (hls) {
+      hls.destroy();
+      beacons.detachHls();
+    }
     if (window.Hls && Hls.isSupported()) {
-      hls = new Hls({ lowLatencyMode: true });
+      // CMCD (CTA-5004) puts the session id on every playlist and segment request, so the media
+      // server's log and the beacons name the same viewer.
+      hls = new Hls({ lowLatencyMode: true, cmcd: { sessionId: beacons.sessionId, contentId: page.streamId } });
+      beacons.attachHls(hls);
       hls.loadSource(url);
       hls.attachMedia(video);
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
         const select = $("quality");
         select.length = 1;
         data.levels.forEach((level, index) => select.add(new Option(`${level.height}p`, String(index))));
+        viewerChoseLevel = false;
+        applyAdvice();
         video.play().catch(() => {});
       });
       hls.on(Hls.Events.ERROR, (_e, data) => {
@@ -59,8 +95,35 @@
   }
 
   $("quality").addEventListener("change", (e) => {
-    if (hls) hls.currentLevel = Number(e.target.value);
+    const level = Number(e.target.value);
+    viewerChoseLevel = level !== -1;
+    if (hls) hls.currentLevel = level;
+    applyAdvice();
   });
+
+  // The highest level at or below the advised rendition's height (the lowest when none is).
+  function cappedLevel(levels, maxRendition) {
+    const height = parseInt(maxRendition, 10);
+    let best = -1;
+    levels.forEach((level, index) => {
+      if (level.height <= height && (best === -1 || level.height > levels[best].height)) best = index;
+    });
+    if (best !== -1) return best;
+    return levels.reduce((low, level, index) => (level.height < levels[low].height ? index : low), 0);
+  }
+
+  function applyAdvice() {
+    const note = $("quality-note");
+    if (!hls || !hls.levels || !hls.levels.length) return;
+    if (!advice || viewerChoseLevel) {
+      hls.autoLevelCapping = -1;
+      note.textContent = "";
+      return;
+    }
+    const level = cappedLevel(hls.levels, advice.maxRendition);
+    hls.autoLevelCapping = level;
+    note.textContent = `Limited to ${hls.levels[level].height}p for smoother playback`;
+  }
 
   async function playReplay() {
     const result = await api("GET", `/api/livestreams/${page.streamId}/recordings`);
@@ -73,6 +136,12 @@
       return;
     }
     showVideoMessage("");
+    beacons.intent();
+    const seconds = ready[0].durationSeconds;
+    beacons.setReplay({
+      height: ready[0].height,
+      bitrateKbps: ready[0].sizeBytes && seconds ? Math.round((ready[0].sizeBytes * 8) / seconds / 1000) : null,
+    });
     video.src = ready[0].url;
     if (ready[0].thumbnailUrl) video.poster = ready[0].thumbnailUrl;
     const heading = document.createElement("h3");
@@ -102,7 +171,9 @@
 
   // --- The live room --------------------------------------------------------------------------
   function send(event, data) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ event, data }));
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify({ event, data }));
+    return true;
   }
 
   function renderMessage(message) {
@@ -141,8 +212,14 @@
   const handlers = {
     joinedStream(data) {
       retry = 0;
+      if (data.sessionId) beacons.setSession(data.sessionId);
+      sessionKnown();
       $("viewer-count").textContent = data.viewerCount;
       showSlowMode(data.slowModeSeconds);
+    },
+    qualityAdvice(data) {
+      advice = data.maxRendition ? data : null;
+      applyAdvice();
     },
     chatSettingsUpdate(data) {
       showSlowMode(data.slowModeSeconds);
@@ -210,6 +287,9 @@
     send("sendChatMessage", { streamId: page.streamId, message: text, clientMessageId: String(Date.now()) });
     input.value = "";
   });
+
+  // For the browser tests and a curious developer's console.
+  window.Livestage.player = { hls: () => hls, beacons };
 
   if (page.hasAccess) {
     loadHistory();
