@@ -22,6 +22,7 @@
     let bitrateKbps = null;
     let error = "";
     let errorSent = "";
+    let exitSent = false;
     let droppedSeen = 0;
     // Deltas since the last report that went out.
     let watchMs = 0;
@@ -151,7 +152,7 @@
       if (video.clientWidth) report.playerWidth = Math.round(video.clientWidth * ratio);
       if (video.clientHeight) report.playerHeight = Math.round(video.clientHeight * ratio);
       if (error && error !== errorSent) report.error = error;
-      if (final && !firstFrame) report.exitBeforeVideoStart = true;
+      if (final && !firstFrame && !exitSent) report.exitBeforeVideoStart = true;
       return report;
     }
 
@@ -163,6 +164,7 @@
       if ("startupTimeMs" in report) startupSent = true;
       if ("_dropped" in report) droppedSeen = report._dropped;
       if (report.error) errorSent = report.error;
+      if (report.exitBeforeVideoStart) exitSent = true;
     }
 
     function strip(report) {
@@ -179,6 +181,9 @@
     function finalReport() {
       const data = build(true);
       if (!data || !sessionId || !navigator.sendBeacon) return;
+      // pagehide after visibilitychange: nothing new since the beacon that just went out.
+      const news = ["startupTimeMs", "error", "exitBeforeVideoStart"].some((key) => key in data);
+      if (!news && !data.watchMs && !data.rebufferCount && !data.droppedFrames) return;
       const body = strip(data);
       delete body.streamId; // in the URL
       const blob = new Blob([JSON.stringify(body)], { type: "application/json" });
