@@ -5,8 +5,8 @@ The rule (the thresholds below; the README documents them):
 - **Rebuffering**: a report that covers at least MIN_WATCH_MS of watching, with rebuffer time above
   REBUFFER_RATIO_LIMIT (2%) of it, caps the viewer one rung below the rendition they were playing.
 - **Bandwidth**: a bandwidth estimate below BANDWIDTH_HEADROOM (1.2) times the bitrate of the rendition
-  being played caps the viewer at the highest rendition whose bitrate x 1.2 fits the estimate (the
-  lowest rung when none fits).
+  being played (the player's `bitrateKbps`, else the ladder's) caps the viewer at the highest rendition
+  below it whose bitrate x 1.2 fits the estimate (the lowest rung when none fits).
 - While capped, a worse report only tightens the cap. A clean report (no rebuffering over the limit,
   and a bandwidth estimate that would carry the rung above the cap, when the player sends one) counts
   towards recovery; RECOVERY_REPORTS clean reports in a row lift the cap. A bad one starts the count again.
@@ -92,7 +92,9 @@ def quality_advice(*, report: dict, renditions: list[Rung], current: dict | None
         if rebuffering:
             targets.append(_below(ladder, playing or cap))
         if starved:
-            fitting = [rung for rung in ladder if rung.kbps * BANDWIDTH_HEADROOM <= bandwidth]
+            # The rung being played does not fit (by the player's own bitrate): look below it.
+            lower = [rung for rung in ladder if playing is None or rung.height < playing.height]
+            fitting = [rung for rung in lower if rung.kbps * BANDWIDTH_HEADROOM <= bandwidth]
             targets.append(fitting[-1] if fitting else ladder[0])
         if cap is not None:
             targets.append(cap)  # while conditions stay bad, the cap only tightens

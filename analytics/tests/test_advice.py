@@ -28,6 +28,9 @@ def test_bandwidth_under_the_headroom_caps_at_the_highest_rung_it_carries():
     # The player's own bitrate wins over the ladder's; an older report names the rendition `quality`.
     assert advise({"quality": "720p", "bitrate_kbps": 1000, "bandwidth_kbps": 1300}) is None
     assert advise({"quality": "720p", "bandwidth_kbps": 1300})["maxRendition"] == "360p"
+    # The rung being played does not fit by its real bitrate (3221 x 1.2 > 3600) though the ladder's
+    # figure would (2928 x 1.2 < 3600): the cap goes below it, never to it.
+    assert advise({"rendition": "720p", "bitrate_kbps": 3221, "bandwidth_kbps": 3600})["maxRendition"] == "360p"
 
 
 def test_rebuffering_over_two_percent_of_watch_time_steps_one_rung_down():

@@ -240,7 +240,9 @@ def test_quality_advice_caps_the_player_until_it_lifts_and_the_viewer_can_overri
         assert sorted(levels) == [360, 720]
         assert watch.evaluate("Livestage.player.hls().autoLevelCapping") == -1
 
-        # A connection of 2 Mbit/s does not carry 720p (2928 kbps x 1.2): the server advises 360p.
+        # The viewer picks 720p, then the connection falls to 2 Mbit/s, which does not carry 720p
+        # (2928 kbps x 1.2): the server advises 360p, but the viewer's own choice wins.
+        watch.page.select_option("#quality", label="720p")
         cdp = watch.page.context.new_cdp_session(watch.page)
         cdp.send("Network.enable")
         conditions = {"offline": False, "latency": 20, "uploadThroughput": -1}
@@ -250,20 +252,18 @@ def test_quality_advice_caps_the_player_until_it_lifts_and_the_viewer_can_overri
             timeout=60,
             message="qualityAdvice",
         )
+        assert advice["streamId"] == str(stream.id)
         assert advice["maxRendition"] == "360p" and advice["reason"] in ("bandwidth", "rebuffering")
-        watch.page.wait_for_function("Livestage.player.hls().autoLevelCapping !== -1", timeout=5_000)
+        assert watch.evaluate("Livestage.player.hls().autoLevelCapping") == -1
+        assert watch.page.get_by_test_id("quality-note").inner_text() == ""
+
+        # Back on Auto, the advice caps hls.js at 360p, and the page says so.
+        watch.page.select_option("#quality", label="Auto")
         capped = watch.evaluate(
             "(() => { const h = Livestage.player.hls(); return h.levels[h.autoLevelCapping].height; })()"
         )
         assert capped == 360
         assert "360p" in watch.page.get_by_test_id("quality-note").inner_text()
-
-        # The viewer's own choice wins over the advice; back on Auto, the advice holds again.
-        watch.page.select_option("#quality", label="720p")
-        assert watch.evaluate("Livestage.player.hls().autoLevelCapping") == -1
-        assert watch.page.get_by_test_id("quality-note").inner_text() == ""
-        watch.page.select_option("#quality", label="Auto")
-        assert watch.evaluate("Livestage.player.hls().autoLevelCapping") != -1
 
         # The connection recovers: clean reports lift the cap.
         cdp.send("Network.emulateNetworkConditions", {**conditions, "latency": 0, "downloadThroughput": -1})
