@@ -228,6 +228,32 @@ def test_the_watch_page_reports_its_playback_and_says_goodbye_with_a_beacon(stag
     assert session_id in logged
 
 
+def test_leaving_before_the_first_frame_is_an_exit_before_video_start(stage):
+    proxy, stream, _ = stage
+    with chromium() as browser:
+        watch = Watch(browser, "about:blank")
+        blocked = []
+
+        def block(route):  # the media server is out of reach: no frame ever shows
+            blocked.append(route.request.url)
+            route.abort()
+
+        watch.page.route("**/hls/**", block)
+        watch.page.goto(f"{proxy.url}/streams/{stream.id}/")
+        watch.until(lambda: blocked, timeout=30, message="the player to ask for the live HLS")
+        assert watch.evaluate("document.getElementById('video').currentTime") == 0
+        watch.page.goto("about:blank")
+        beacon = watch.until(
+            lambda: proxy.request(f"POST /api/livestreams/{stream.id}/quality-reports "),
+            timeout=10,
+            message="the beacon",
+        )
+    final = json.loads(beacon.partition(b"\r\n\r\n")[2])
+    assert final["exitBeforeVideoStart"] is True
+    assert "startupTimeMs" not in final and final["watchMs"] == 0
+    uuid.UUID(final["sessionId"])
+
+
 @pytest.mark.skipif(
     not _takes_the_report_contract(), reason="reportQuality does not take the page's report fields yet (the pipeline)"
 )

@@ -6,6 +6,15 @@
 
   const now = () => performance.now();
 
+  function uuid4() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = crypto.getRandomValues(new Uint8Array(16));
+    bytes[6] = (bytes[6] & 0x0f) | 0x40;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  }
+
   // createBeacons({video, streamId, reportSeconds, send(data) -> bool, beaconUrl})
   function createBeacons(options) {
     const { video, streamId } = options;
@@ -178,9 +187,17 @@
       if (data && options.send(strip(data))) sent(data);
     }
 
+    // Without the server's session id (joinedStream), the player names its session itself: the server
+    // keeps such a session as beacon-only.
+    function ensureSession() {
+      if (!sessionId) sessionId = uuid4();
+      return sessionId;
+    }
+
     function finalReport() {
+      if (playIntentAt === null || !navigator.sendBeacon) return;
+      ensureSession();
       const data = build(true);
-      if (!data || !sessionId || !navigator.sendBeacon) return;
       // pagehide after visibilitychange: nothing new since the beacon that just went out.
       const news = ["startupTimeMs", "error", "exitBeforeVideoStart"].some((key) => key in data);
       if (!news && !data.watchMs && !data.rebufferCount && !data.droppedFrames) return;
@@ -202,6 +219,7 @@
       detachHls,
       setReplay,
       report,
+      ensureSession,
       setSession(id) {
         sessionId = id;
       },

@@ -29,14 +29,6 @@
   const sessionReady = new Promise((resolve) => (sessionKnown = resolve));
   setTimeout(() => sessionKnown(), 3000);
 
-  function uuid4() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    const bytes = crypto.getRandomValues(new Uint8Array(16));
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-    return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
-  }
 
   function showVideoMessage(text) {
     $("video-message").textContent = text;
@@ -45,6 +37,7 @@
 
   // --- Playback -------------------------------------------------------------------------------
   async function startPlayback() {
+    if (page.status === "live" || page.status === "ended") beacons.intent(); // autoplay: the page asks to play
     if (page.status === "ended") return playReplay();
     if (page.status !== "live") {
       showVideoMessage(page.status === "scheduled" ? "The show has not started yet." : "This stream was cancelled.");
@@ -56,9 +49,8 @@
       return;
     }
     showVideoMessage("");
-    beacons.intent();
     await sessionReady;
-    if (!beacons.sessionId) beacons.setSession(uuid4());
+    beacons.ensureSession();
     attach(result.data.url);
   }
 
@@ -136,7 +128,6 @@
       return;
     }
     showVideoMessage("");
-    beacons.intent();
     const seconds = ready[0].durationSeconds;
     beacons.setReplay({
       height: ready[0].height,
