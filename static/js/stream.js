@@ -37,7 +37,9 @@
 
   // --- Playback -------------------------------------------------------------------------------
   async function startPlayback() {
-    if (page.status === "live" || page.status === "ended") beacons.intent(); // autoplay: the page asks to play
+    // Live plays by itself: the page asking to play is the viewer's intent. A replay waits for the
+    // viewer to press play (beacons.js counts the "play" event).
+    if (page.status === "live") beacons.intent();
     if (page.status === "ended") return playReplay();
     if (page.status !== "live") {
       showVideoMessage(page.status === "scheduled" ? "The show has not started yet." : "This stream was cancelled.");
@@ -128,6 +130,12 @@
       return;
     }
     showVideoMessage("");
+    if (hls) {
+      // The show ended while it played live: the replay is a plain <video> source.
+      hls.destroy();
+      hls = null;
+      beacons.detachHls();
+    }
     const seconds = ready[0].durationSeconds;
     beacons.setReplay({
       height: ready[0].height,
