@@ -12,6 +12,7 @@ from djangorestframework_camel_case.util import camelize
 
 from analytics import clients as viewer_clients
 from analytics import services as analytics_services
+from analytics.advice import advice_update
 from analytics.selectors import session_streams
 from livestream_site.errors import ApplicationError
 from livestream_site.parsers import json_loads
@@ -75,6 +76,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         self.frames: collections.deque = collections.deque()
         self.events: collections.deque = collections.deque()
         self.sessions: dict[str, str] = {}  # stream id -> the viewer session of this connection
+        self.quality_advice: dict[str, dict | None] = {}  # stream id -> the advice in force (analytics.advice)
         await self.accept()
         logger.debug("websocket %s connected (%s)", self.connection_id, self.scope.get("auth_method"))
 
@@ -261,6 +263,10 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
                 stream_id=stream_id, session_id=session_id, report=metrics
             )
         await self.send_event("qualityReported", {"streamId": stream_id, "metrics": sorted(camelize(metrics))})
+        # Per-viewer advice, to this connection only, when the cap it advises changes.
+        self.quality_advice[stream_id], advice = advice_update(report=metrics, state=self.quality_advice.get(stream_id))
+        if advice is not None:
+            await self.send_event("qualityAdvice", {"streamId": stream_id, **advice})
 
     # Moderation events (artist, staff, the stream's moderators) ----------------------------------
     async def delete_chat_message(self, data: dict) -> None:

@@ -19,6 +19,8 @@ app.autodiscover_tasks()
 # here (as strings: the project package imports no app).
 app.autodiscover_tasks(["streams.media"])
 app.autodiscover_tasks(["analytics"], related_name="rollup_tasks")
+# Analytics tasks beside analytics/tasks.py: the fold of the media server's HLS log.
+app.autodiscover_tasks(["analytics"], related_name="hls_log_tasks")
 
 
 def run_later(task, *, args: list, countdown: float = 0) -> None:

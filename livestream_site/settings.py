@@ -138,6 +138,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "schedule": 60.0,
         "options": {"expires": 50.0},
     },
+    # Viewers on other players, from the media server's HLS access log (analytics.hls_log), every
+    # ANALYTICS_HLS_LOG_SECONDS.
+    "analytics-hls-log-fold": {
+        "task": "analytics.hls_log_tasks.hls_log_fold_task",
+        "schedule": env.float("ANALYTICS_HLS_LOG_SECONDS", default=30.0),
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -336,3 +342,9 @@ MEDIA_NGINX = env("MEDIA_NGINX", default="nginx")
 MEDIA_RTMP_MODULE = env("MEDIA_RTMP_MODULE", default="/usr/lib/nginx/modules/ngx_rtmp_module.so")
 MEDIA_HEALTH_PROBE_SECONDS = env.int("MEDIA_HEALTH_PROBE_SECONDS", default=8)
 MEDIA_KEEP_RECORDING_SOURCES = env.bool("MEDIA_KEEP_RECORDING_SOURCES", default=False)
+
+# --- Analytics: the watch page's beacons and viewers on other players (analytics/hls_log.py) ----
+# How often the watch page's player reports (reportQuality), in seconds.
+ANALYTICS_REPORT_SECONDS = env.int("ANALYTICS_REPORT_SECONDS", default=10)
+# A viewer on another player whose segment requests stop for this long has left (its session closes).
+ANALYTICS_HLS_IDLE_SECONDS = env.int("ANALYTICS_HLS_IDLE_SECONDS", default=60)

@@ -44,6 +44,7 @@ def stream_page(request, stream_id):
             "accessReason": access.reason,
             "signedIn": request.user.is_authenticated,
             "canModerate": can_manage,
+            "reportSeconds": settings.ANALYTICS_REPORT_SECONDS,
         },
     }
     response = render(request, "streams/detail.html", context)

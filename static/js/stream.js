@@ -1,5 +1,6 @@
 // The viewer page: HLS playback through hls.js, and the live room (chat, viewer count, status) over
-// the platform's WebSocket protocol ({"event": NAME, "data": {...}} frames).
+// the platform's WebSocket protocol ({"event": NAME, "data": {...}} frames). The player's beacons
+// (beacons.js) report over the same socket; qualityAdvice from the server caps hls.js.
 (function () {
   "use strict";
   const page = JSON.parse(document.getElementById("page-data").textContent);
@@ -10,8 +11,24 @@
   let socket = null;
   let retry = 0;
   let retryPlayback = null;
+  let advice = null; // the server's qualityAdvice in force ({maxRendition, reason}), or null
+  let viewerChoseLevel = false; // a quality picked in the menu overrides the advice
 
-  const { api } = window.Livestage;
+  const { api, createBeacons } = window.Livestage;
+  const beacons = createBeacons({
+    video,
+    streamId: page.streamId,
+    reportSeconds: page.reportSeconds,
+    send: (data) => send("reportQuality", data),
+    beaconUrl: `/api/livestreams/${page.streamId}/quality-reports`,
+  });
+
+  // The viewer session's id comes with joinedStream; the player waits for it a moment (CMCD tags the
+  // segment requests with it), then goes on with an id of its own rather than delay the video.
+  let sessionKnown;
+  const sessionReady = new Promise((resolve) => (sessionKnown = resolve));
+  setTimeout(() => sessionKnown(), 3000);
+
 
   function showVideoMessage(text) {
     $("video-message").textContent = text;
@@ -20,6 +37,9 @@
 
   // --- Playback -------------------------------------------------------------------------------
   async function startPlayback() {
+    // Live plays by itself: the page asking to play is the viewer's intent. A replay waits for the
+    // viewer to press play (beacons.js counts the "play" event).
+    if (page.status === "live") beacons.intent();
     if (page.status === "ended") return playReplay();
     if (page.status !== "live") {
       showVideoMessage(page.status === "scheduled" ? "The show has not started yet." : "This stream was cancelled.");
@@ -31,19 +51,29 @@
       return;
     }
     showVideoMessage("");
+    await sessionReady;
+    beacons.ensureSession();
     attach(result.data.url);
   }
 
   function attach(url) {
-    if (hls) hls.destroy();
+    if (hls) {
+      hls.destroy();
+      beacons.detachHls();
+    }
     if (window.Hls && Hls.isSupported()) {
-      hls = new Hls({ lowLatencyMode: true });
+      // CMCD (CTA-5004) puts the session id on every playlist and segment request, so the media
+      // server's log and the beacons name the same viewer.
+      hls = new Hls({ lowLatencyMode: true, cmcd: { sessionId: beacons.sessionId, contentId: page.streamId } });
+      beacons.attachHls(hls);
       hls.loadSource(url);
       hls.attachMedia(video);
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
         const select = $("quality");
         select.length = 1;
         data.levels.forEach((level, index) => select.add(new Option(`${level.height}p`, String(index))));
+        viewerChoseLevel = false;
+        applyAdvice();
         video.play().catch(() => {});
       });
       hls.on(Hls.Events.ERROR, (_e, data) => {
@@ -59,8 +89,35 @@
   }
 
   $("quality").addEventListener("change", (e) => {
-    if (hls) hls.currentLevel = Number(e.target.value);
+    const level = Number(e.target.value);
+    viewerChoseLevel = level !== -1;
+    if (hls) hls.currentLevel = level;
+    applyAdvice();
   });
+
+  // The highest level at or below the advised rendition's height (the lowest when none is).
+  function cappedLevel(levels, maxRendition) {
+    const height = parseInt(maxRendition, 10);
+    let best = -1;
+    levels.forEach((level, index) => {
+      if (level.height <= height && (best === -1 || level.height > levels[best].height)) best = index;
+    });
+    if (best !== -1) return best;
+    return levels.reduce((low, level, index) => (level.height < levels[low].height ? index : low), 0);
+  }
+
+  function applyAdvice() {
+    const note = $("quality-note");
+    if (!hls || !hls.levels || !hls.levels.length) return;
+    if (!advice || viewerChoseLevel) {
+      hls.autoLevelCapping = -1;
+      note.textContent = "";
+      return;
+    }
+    const level = cappedLevel(hls.levels, advice.maxRendition);
+    hls.autoLevelCapping = level;
+    note.textContent = `Limited to ${hls.levels[level].height}p for smoother playback`;
+  }
 
   async function playReplay() {
     const result = await api("GET", `/api/livestreams/${page.streamId}/recordings`);
@@ -73,6 +130,17 @@
       return;
     }
     showVideoMessage("");
+    if (hls) {
+      // The show ended while it played live: the replay is a plain <video> source.
+      hls.destroy();
+      hls = null;
+      beacons.detachHls();
+    }
+    const seconds = ready[0].durationSeconds;
+    beacons.setReplay({
+      height: ready[0].height,
+      bitrateKbps: ready[0].sizeBytes && seconds ? Math.round((ready[0].sizeBytes * 8) / seconds / 1000) : null,
+    });
     video.src = ready[0].url;
     if (ready[0].thumbnailUrl) video.poster = ready[0].thumbnailUrl;
     const heading = document.createElement("h3");
@@ -102,7 +170,9 @@
 
   // --- The live room --------------------------------------------------------------------------
   function send(event, data) {
-    if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ event, data }));
+    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
+    socket.send(JSON.stringify({ event, data }));
+    return true;
   }
 
   function renderMessage(message) {
@@ -141,8 +211,14 @@
   const handlers = {
     joinedStream(data) {
       retry = 0;
+      if (data.sessionId) beacons.setSession(data.sessionId);
+      sessionKnown();
       $("viewer-count").textContent = data.viewerCount;
       showSlowMode(data.slowModeSeconds);
+    },
+    qualityAdvice(data) {
+      advice = data.maxRendition ? data : null;
+      applyAdvice();
     },
     chatSettingsUpdate(data) {
       showSlowMode(data.slowModeSeconds);
@@ -210,6 +286,9 @@
     send("sendChatMessage", { streamId: page.streamId, message: text, clientMessageId: String(Date.now()) });
     input.value = "";
   });
+
+  // For the browser tests and a curious developer's console.
+  window.Livestage.player = { hls: () => hls, beacons };
 
   if (page.hasAccess) {
     loadHistory();

@@ -32,6 +32,25 @@ class Rendition:
 
 
 @dataclass(frozen=True)
+class HlsRequest:
+    """One request of a viewer's player to the media server's live HLS, as its access log tells it."""
+
+    time: datetime
+    client: str  # the client's address
+    user_agent: str
+    stream_id: str
+    rendition: str
+    file: str  # "index.m3u8", "seg_00042.ts"
+    status: int
+    bytes: int
+    cmcd: str = ""  # the CMCD (CTA-5004) data the player sent, as sent (empty when it sent none)
+
+    @property
+    def is_segment(self) -> bool:
+        return not self.file.endswith(".m3u8")
+
+
+@dataclass(frozen=True)
 class MediaServer:
     """A media server the platform runs itself (`manage.py run_media`): its config file, the command
     that runs it in the foreground and the command that checks the config."""
@@ -94,6 +113,13 @@ class StreamingBackend(ABC):
     @abstractmethod
     def recording_url(self, *, name: str, expires_at: datetime) -> str:
         """A signed URL of a stored recording file, valid until expires_at."""
+
+    # --- Viewers on other players ----------------------------------------------------------------
+    def hls_requests_read(self, *, cursor: dict | None) -> tuple[list[HlsRequest], dict | None]:
+        """The viewers' live HLS requests the media system logged after `cursor` (None: from the start
+        of what it keeps), and the cursor to pass next time (plain JSON data). A media system without
+        such a log (a hosted service counts its own audience) has none."""
+        return [], cursor
 
     # --- The local media server -----------------------------------------------------------------
     def media_server_prepare(self) -> MediaServer | None:

@@ -19,8 +19,8 @@ from django.core.files import File
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.urls import reverse
 
-from .. import MediaServer, Rendition, StreamingBackend
-from . import config
+from .. import HlsRequest, MediaServer, Rendition, StreamingBackend
+from . import access_log, config
 from .hls import master_token_make, parse_master_playlist, secure_link_token
 
 logger = logging.getLogger(__name__)
@@ -139,6 +139,10 @@ class RtmpBackend(StreamingBackend):
             return f"{settings.MEDIA_PUBLIC_URL.rstrip('/')}/vod/{token}/{expires}/{name}"
         # Any other store (S3 through django-storages) signs its own URLs.
         return storage.url(name)
+
+    def hls_requests_read(self, *, cursor: dict | None) -> tuple[list[HlsRequest], dict | None]:
+        # nginx writes RUN_DIR/logs/hls-access.log (the `hls_json` format of nginx.conf.template).
+        return access_log.requests_read(cursor=cursor)
 
     def media_server_prepare(self) -> MediaServer:
         conf = config.render()
