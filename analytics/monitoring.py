@@ -280,7 +280,9 @@ class MonitoringCollector(Collector):
             "livestage_ingest_bitrate_kbps", "Latest ingest bitrate of each live stream.", labels=["stream"]
         )
         speed = GaugeMetricFamily(
-            "livestage_transcoder_speed", "Latest transcoder speed of each live stream (1.0 = real time).", ["stream"]
+            "livestage_transcoder_speed",
+            "Latest transcoder speed of each live stream (1.0 = real time).",
+            labels=["stream"],
         )
         alerts = GaugeMetricFamily(
             "livestage_stream_alerts", "Active alerts of each live stream (1 per alert).", labels=["stream", "code"]

@@ -104,10 +104,15 @@ def metrics_text() -> bytes:
         from prometheus_client import REGISTRY
 
         registry = REGISTRY
-    extra = CollectorRegistry(auto_describe=False)
+    text = generate_latest(registry)
     for collector in _scrape_collectors:
+        extra = CollectorRegistry(auto_describe=False)
         extra.register(collector)
-    return generate_latest(registry) + generate_latest(extra)
+        try:
+            text += generate_latest(extra)
+        except Exception:  # a database or Redis that cannot answer leaves its figures out, not the page
+            logger.exception("metrics collector %s failed", type(collector).__name__)
+    return text
 
 
 def mark_this_process_dead() -> None:
