@@ -253,3 +253,13 @@ async def test_stream_alert_reaches_the_artist_and_staff_never_a_viewer(fake, ws
     await database_sync_to_async(monitoring.live_streams_monitor)()
     await artist_ws.expect("newChatMessage")
     assert await artist_ws.nothing()
+
+
+def test_a_scrape_reads_the_database_once_however_many_streams_are_live(fake, live, artist, django_assert_num_queries):
+    from django.test import Client
+
+    for _ in range(3):
+        stream_factory(artist=artist, status="live")
+    monitoring.live_streams_monitor()
+    with django_assert_num_queries(1):
+        assert Client().get("/metrics").status_code == 200
