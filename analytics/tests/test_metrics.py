@@ -10,7 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from chat.tests.conftest import ws  # noqa: F401 (the WebSocket client fixture)
 from livestream_site.testing.processes import daphne_server
-from payments.tests.conftest import WEBHOOK_SECRET, webhook_post
+from payments.tests.conftest import WEBHOOK_SECRET, ppv_stream, stripe_double, webhook_post  # noqa: F401
 from streams.tests.factories import stream_factory
 
 from ..monitoring_tasks import ingest_sample_task
@@ -180,3 +180,23 @@ def test_two_server_processes_sharing_a_directory_add_up(tmp_path):
     files = sorted(path.name for path in tmp_path.iterdir())
     assert any(str(second_pid) in name for name in files), files
     assert not any(name.startswith("gauge_live") for name in files), files
+
+
+@pytest.mark.django_db(transaction=True)  # counted once the payment commits
+def test_payments_are_counted_by_outcome(client_for, viewer, ppv_stream, stripe_double):  # noqa: F811
+    stream = ppv_stream()
+    before = scrape()
+    intent_id = client_for(viewer).post(f"/api/livestreams/{stream.id}/payment").json()["paymentIntentId"]
+    intent = stripe_double.intent_succeed(intent_id)
+    assert webhook_post("payment_intent.succeeded", intent).json()["outcome"] == "processed"
+    charge = stripe_double.charge(intent_id)
+    charge.update(amount_refunded=charge["amount"])
+    assert webhook_post("charge.refunded", charge).json()["outcome"] == "processed"
+    after = scrape()
+    name = "livestage_payments_total"
+    for outcome in ("succeeded", "refunded"):
+        assert value(after, name, outcome=outcome) == value(before, name, outcome=outcome) + 1
+    assert value(after, name, outcome="failed") == value(before, name, outcome="failed")
+    assert value(after, "livestage_webhook_events_total", outcome="processed") == (
+        value(before, "livestage_webhook_events_total", outcome="processed") + 2
+    )
