@@ -14,7 +14,9 @@ from analytics import clients as viewer_clients
 from analytics import services as analytics_services
 from analytics.advice import advice_update
 from analytics.selectors import session_streams
+from livestream_site import metrics
 from livestream_site.errors import ApplicationError
+from livestream_site.events import stream_staff_room
 from livestream_site.parsers import json_loads
 from livestream_site.realtime import frame_encode, hub_get
 from payments.selectors import stream_watch_access
@@ -78,11 +80,16 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         self.sessions: dict[str, str] = {}  # stream id -> the viewer session of this connection
         self.quality_advice: dict[str, dict | None] = {}  # stream id -> the advice in force (analytics.advice)
         await self.accept()
+        self.counted = True
+        metrics.WEBSOCKETS.inc()
         logger.debug("websocket %s connected (%s)", self.connection_id, self.scope.get("auth_method"))
 
     async def disconnect(self, code):
         for stream_id in list(self.joined):
             await self._leave(stream_id)
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.WEBSOCKETS.dec()
         logger.debug("websocket %s disconnected (%s)", self.connection_id, code)
 
     # Frames ---------------------------------------------------------------------------------------
@@ -133,6 +140,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             fields = {name: problems for name, problems in error.fields.items() if name != "retry_after"}
             if fields:
                 extra["fields"] = camelize(fields)
+            metrics.REFUSED_EVENTS.labels(error.code).inc()
             await self.send_error(error.code, error.message, event, **extra)
         except Exception:  # nothing a client sends may crash the consumer
             logger.exception("websocket %s: %s failed", self.connection_id, event)
@@ -203,6 +211,10 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         hub, member = self.joined.pop(stream_id)
         if member is not None:
             await hub.viewer_remove(stream_id, member)
+            metrics.STREAM_VIEWERS.labels(stream_id).dec()
+            metrics.VIEWERS.dec()
+        else:
+            await hub.room_leave(stream_staff_room(stream_id), self)
         await hub.room_leave(stream_id, self)
 
     # Client events --------------------------------------------------------------------------------
@@ -218,6 +230,10 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
                 count = await hub.viewer_add(stream_id, member, stream.max_viewers)
                 if count is None:
                     raise ApplicationError("This stream has reached its maximum number of viewers.", code="stream_full")
+                metrics.STREAM_VIEWERS.labels(stream_id).inc()
+                metrics.VIEWERS.inc()
+            else:  # the artist and staff also hear the stream's alerts, in a room of their own
+                await hub.room_join(stream_staff_room(stream_id), self)
             self.joined[stream_id] = (hub, member)
             await hub.room_join(stream_id, self)
             if member is not None:  # the artist and staff watching are not the audience

@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from livestream_site import metrics
 from livestream_site.errors import ApplicationError, Forbidden, NotFound
 from livestream_site.events import stream_event_send_on_commit
 from livestream_site.realtime import rate_limit_hit, slow_mode_hit
@@ -99,6 +100,7 @@ def chat_message_send(*, stream_id, user, message: str, client_message_id: str =
             stream_event_send_on_commit(
                 stream_id=stream.id, event="newChatMessage", data=chat_message_public_data(chat_message)
             )
+            transaction.on_commit(metrics.CHAT_MESSAGES.inc)
     except IntegrityError:
         # The stream was deleted meanwhile (its foreign key fails at commit). Messages do not lock the
         # stream row: that would queue every chatter of a busy stream behind each other.
@@ -126,6 +128,7 @@ def chat_message_delete(*, stream_id, message_id, by_user) -> LiveStreamChat:
         message.deleted_at = timezone.now()
         message.save(update_fields=["is_deleted", "deleted_by", "deleted_at"])
         _message_removed_event(message)
+        transaction.on_commit(metrics.MODERATION_ACTIONS.labels("delete_message").inc)
         logger.info("chat message %s of stream %s deleted by %s", message.id, stream.id, by_user.id)
     return message
 
@@ -175,6 +178,7 @@ def chat_ban_create(
         user=target,
         defaults={"created_by": by_user, "reason": reason, "expires_at": expires_at},
     )
+    transaction.on_commit(metrics.MODERATION_ACTIONS.labels("timeout" if expires_at else "ban").inc)
     logger.info("user %s banned from chat of %s until %s by %s", target.id, stream.id, expires_at, by_user.id)
     return ban
 
@@ -185,6 +189,7 @@ def chat_ban_remove(*, stream_id, user_id, by_user) -> None:
     deleted, _ = ChatBan.objects.filter(stream=stream, user_id=_user_get(user_id).id).delete()
     if not deleted:
         raise NotFound("That user is not banned from this chat.")
+    transaction.on_commit(metrics.MODERATION_ACTIONS.labels("unban").inc)
 
 
 def _blocked_terms_unique(terms: list[str]) -> list[str]:
@@ -211,6 +216,7 @@ def chat_settings_update(
     # The model's constraints (slow mode at most an hour) hold for callers that skip chat.inputs.
     chat_settings.full_clean()
     chat_settings.save()
+    transaction.on_commit(metrics.MODERATION_ACTIONS.labels("settings_update").inc)
     if slow_mode_changed:
         seconds = chat_settings.slow_mode_seconds
         stream_event_send_on_commit(

@@ -5,7 +5,7 @@ import logging
 import os
 import threading
 
-from celery import Celery
+from celery import Celery, signals
 from django.db import close_old_connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livestream_site.settings")
@@ -21,6 +21,8 @@ app.autodiscover_tasks(["streams.media"])
 app.autodiscover_tasks(["analytics"], related_name="rollup_tasks")
 # Analytics tasks beside analytics/tasks.py: the fold of the media server's HLS log.
 app.autodiscover_tasks(["analytics"], related_name="hls_log_tasks")
+# Monitoring keeps its tasks apart from the analytics pipeline's (analytics/tasks.py).
+app.autodiscover_tasks(["analytics"], related_name="monitoring_tasks")
 
 
 def run_later(task, *, args: list, countdown: float = 0) -> None:
@@ -45,3 +47,34 @@ def run_later(task, *, args: list, countdown: float = 0) -> None:
     timer = threading.Timer(countdown, run)
     timer.daemon = True
     timer.start()
+
+
+# Task runs and failures for /metrics (livestream_site/metrics.py), in whichever process runs the task.
+# metrics is imported when a task runs, not with this module: the Django settings (which choose the
+# multiprocess directory) must load before prometheus_client does, and this module loads first.
+@signals.task_prerun.connect
+def _task_run_count(sender=None, **kwargs):
+    from . import metrics
+
+    metrics.task_run_count(task_name=sender.name)
+
+
+@signals.task_success.connect
+def _task_success_count(sender=None, **kwargs):
+    from . import metrics
+
+    metrics.task_success_count(task_name=sender.name)
+
+
+@signals.task_failure.connect
+def _task_failure_count(sender=None, **kwargs):
+    from . import metrics
+
+    metrics.task_failure_count(task_name=sender.name)
+
+
+@signals.worker_process_shutdown.connect
+def _worker_process_dead(**kwargs):
+    from . import metrics
+
+    metrics.mark_this_process_dead()

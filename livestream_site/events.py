@@ -24,3 +24,14 @@ def stream_event_send_on_commit(*, stream_id, event: str, data: dict) -> None:
     Nothing private may go into `data`: every member of the room receives it.
     """
     transaction.on_commit(lambda: stream_event_send_now(stream_id=stream_id, event=event, data=data))
+
+
+def stream_staff_room(stream_id) -> str:
+    """The room of a stream's managers (its artist and staff): the consumer joins exempt users to it."""
+    return f"{stream_id}:staff"
+
+
+def stream_staff_event_send_on_commit(*, stream_id, event: str, data: dict) -> None:
+    """Queue `event` for the stream's artist and staff only (never its viewers), after commit."""
+    room = stream_staff_room(stream_id)
+    transaction.on_commit(lambda: stream_event_send_now(stream_id=room, event=event, data=data))

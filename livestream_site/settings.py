@@ -1,5 +1,6 @@
 """Settings, all read from the environment; with nothing set they run a local, embedded platform."""
 
+import os
 from decimal import Decimal
 from pathlib import Path
 
@@ -57,6 +58,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it times everything below and sees every response (livestream_site/metrics.py).
+    "livestream_site.metrics.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -143,6 +146,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "analytics-hls-log-fold": {
         "task": "analytics.hls_log_tasks.hls_log_fold_task",
         "schedule": env.float("ANALYTICS_HLS_LOG_SECONDS", default=30.0),
+    },
+    # Ingest and transcoder of every live stream, and the per-stream alerts (analytics/monitoring.py).
+    "analytics-ingest-sample": {
+        "task": "analytics.monitoring_tasks.ingest_sample_task",
+        "schedule": env.float("ANALYTICS_INGEST_SAMPLE_SECONDS", default=10.0),
     },
 }
 
@@ -278,6 +286,23 @@ MEDIA_URL = "/media/"
 # Runtime state of local processes (rendered nginx config, HLS output, raw recordings).
 RUN_DIR = Path(env("RUN_DIR", default=str(BASE_DIR / "var" / "run")))
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
+
+# --- Monitoring (livestream_site/metrics.py, analytics/monitoring.py) -----------------------------
+# Every process writes its Prometheus samples here and /metrics adds them up. Put in the environment
+# before prometheus_client is first imported (it picks its storage then); empty it when deploying.
+PROMETHEUS_MULTIPROC_DIR = Path(env("PROMETHEUS_MULTIPROC_DIR", default=str(RUN_DIR / "prometheus")))
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(PROMETHEUS_MULTIPROC_DIR)
+# With a token, /metrics needs "Authorization: Bearer <token>"; without, only loopback clients may read it.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+ANALYTICS_INGEST_SAMPLE_SECONDS = env.float("ANALYTICS_INGEST_SAMPLE_SECONDS", default=10.0)
+# Per-stream alerts: the transcoder is behind below this speed for this many samples in a row ...
+ANALYTICS_TRANSCODER_MIN_SPEED = env.float("ANALYTICS_TRANSCODER_MIN_SPEED", default=0.95)
+ANALYTICS_TRANSCODER_SLOW_SAMPLES = env.int("ANALYTICS_TRANSCODER_SLOW_SAMPLES", default=3)
+# ... the ingest starves below this share of the stream's configured bitrate ...
+ANALYTICS_INGEST_STARVING_RATIO = env.float("ANALYTICS_INGEST_STARVING_RATIO", default=0.5)
+# ... and the audience rebuffers more than this share of watch time over the last few minutes.
+ANALYTICS_REBUFFER_ALERT_RATIO = env.float("ANALYTICS_REBUFFER_ALERT_RATIO", default=0.02)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Security (production) --------------------------------------------------------------------

@@ -14,6 +14,7 @@ from payments import urls as payments_urls
 from streams import urls as streams_urls
 from streams.media import urls as media_urls
 
+from .metrics import metrics_view
 from .views import healthz
 
 APPS = [accounts_urls, streams_urls, media_urls, payments_urls, chat_urls, analytics_urls]
@@ -28,6 +29,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include(api_patterns)),
     re_path(r"^healthz/?$", healthz, name="healthz"),
+    re_path(r"^metrics/?$", metrics_view, name="metrics"),
     *(pattern for app in APPS for pattern in app.urlpatterns),
 ]
 

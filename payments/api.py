@@ -11,6 +11,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from livestream_site import metrics
 from livestream_site.errors import error_body
 from streams.selectors import stream_get, stream_manage_access
 
@@ -157,6 +158,7 @@ def stripe_webhook(request):
         )
     except stripe.SignatureVerificationError as exc:
         logger.warning("Stripe webhook with a bad signature refused: %s", exc)
+        metrics.WEBHOOK_EVENTS.labels("bad_signature").inc()
         return JsonResponse(error_body("bad_signature", "The Stripe signature does not verify."), status=400)
     except (ValueError, KeyError, IndexError) as exc:
         return JsonResponse(error_body("invalid_payload", f"Not a Stripe event: {exc}"), status=400)
@@ -165,5 +167,7 @@ def stripe_webhook(request):
         outcome = services.webhook_event_process(event=event)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         logger.warning("Stripe event %s is missing fields: %s", event.get("id"), exc)
+        metrics.WEBHOOK_EVENTS.labels("invalid_event").inc()
         return JsonResponse(error_body("invalid_event", "The event lacks a field this endpoint needs."), status=400)
+    metrics.WEBHOOK_EVENTS.labels(outcome).inc()
     return JsonResponse({"received": True, "outcome": outcome})

@@ -88,6 +88,9 @@ class LiveStream(models.Model):
     max_quality = models.CharField(max_length=8, choices=Quality.choices, default=Quality.HIGH)
     # A cap set by the artist or staff through adapt-quality, below max_quality; empty means none.
     quality_cap = models.CharField(max_length=8, choices=Quality.choices, blank=True, default="")
+    # The cap was set by the platform (the transcoder fell behind real time), not by a person: the
+    # platform lifts it when the transcoder recovers, and never replaces a cap a person set.
+    quality_cap_automatic = models.BooleanField(default=False)
     stream_settings = models.JSONField(default=dict, blank=True)
     stream_key = models.CharField(max_length=64, unique=True, default=stream_key_generate, editable=False)
     peak_viewers = models.PositiveIntegerField(default=0)

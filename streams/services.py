@@ -224,14 +224,42 @@ def stream_quality_adapt(*, stream_id, max_quality: str) -> LiveStream:
             fields={"max_quality": [f"Must be one of: {', '.join(QUALITY_ORDER)}."]},
         )
     stream = stream_get(stream_id=stream_id, lock=True)
+    # A person's choice replaces an automatic cap, and the platform will not undo it.
+    return _quality_cap_save(stream=stream, max_quality=max_quality, automatic=False)
+
+
+def _quality_cap_save(*, stream: LiveStream, max_quality: str, automatic: bool) -> LiveStream:
     lifted = QUALITY_ORDER.index(max_quality) >= QUALITY_ORDER.index(stream.max_quality)
     cap = "" if lifted else max_quality
-    if cap != stream.quality_cap:
+    automatic = automatic and bool(cap)
+    if cap != stream.quality_cap or automatic != stream.quality_cap_automatic:
+        changed = cap != stream.quality_cap
         stream.quality_cap = cap
-        stream.save(update_fields=["quality_cap", "updated_at"])
-        logger.info("stream %s: quality cap %s", stream.id, cap or "lifted")
-        _stream_updated_event(stream)
+        stream.quality_cap_automatic = automatic
+        stream.save(update_fields=["quality_cap", "quality_cap_automatic", "updated_at"])
+        logger.info("stream %s: quality cap %s%s", stream.id, cap or "lifted", " (automatic)" if automatic else "")
+        if changed:
+            _stream_updated_event(stream)
     return stream
+
+
+def stream_quality_cap_automatic_set(*, stream_id, max_quality: str) -> LiveStream:
+    """The platform caps the renditions (the transcoder is behind real time). A cap a person set wins:
+    it is never replaced, and neither is a lower automatic one raised."""
+    with transaction.atomic():
+        stream = stream_get(stream_id=stream_id, lock=True)
+        if stream.quality_cap and not stream.quality_cap_automatic:
+            return stream
+        return _quality_cap_save(stream=stream, max_quality=max_quality, automatic=True)
+
+
+def stream_quality_cap_automatic_lift(*, stream_id) -> LiveStream:
+    """The platform lifts the cap it set itself (the transcoder recovered); a person's cap stays."""
+    with transaction.atomic():
+        stream = stream_get(stream_id=stream_id, lock=True)
+        if not stream.quality_cap_automatic:
+            return stream
+        return _quality_cap_save(stream=stream, max_quality=stream.max_quality, automatic=False)
 
 
 def stream_peak_viewers_record(*, stream_id, viewers: int) -> bool:

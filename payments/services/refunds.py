@@ -6,6 +6,7 @@ from decimal import Decimal, InvalidOperation
 from django.db import transaction
 from django.utils import timezone
 
+from livestream_site import metrics
 from livestream_site.errors import ApplicationError, Conflict, Forbidden
 
 from .. import gateway
@@ -36,6 +37,7 @@ def refund_record(*, payment: LiveStreamPayment, cumulative: Decimal, refund_ids
     elif payment.status == P.PAID:
         payment.status = P.PARTIALLY_REFUNDED
     payment.save()
+    transaction.on_commit(metrics.PAYMENTS.labels("refunded").inc)
     logger.info(
         "payment %s: refunded %s of %s (%s)", payment.id, payment.refunded_amount, payment.amount, payment.status
     )

@@ -12,6 +12,7 @@ import stripe
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from livestream_site import metrics
 from livestream_site.errors import Forbidden, NotFound
 from streams.models import LiveStream
 from streams.selectors import stream_get
@@ -106,6 +107,7 @@ def payment_succeeded(
             payment.status = P.PARTIALLY_REFUNDED if payment.refunded_amount > 0 else P.PAID
             payment.failure_reason = ""
         payment.save()
+        transaction.on_commit(metrics.PAYMENTS.labels("succeeded" if payment.status != P.FAILED else "failed").inc)
         logger.info("payment %s: succeeded -> %s", payment.id, payment.status)
         return payment
 
@@ -122,6 +124,7 @@ def payment_failed(*, intent_id: str, message: str = "", metadata: dict | None =
             payment.failure_reason = message or "The payment failed."
             payment.hold_expires_at = None
             payment.save()
+            transaction.on_commit(metrics.PAYMENTS.labels("failed").inc)
             logger.info("payment %s: failed (%s)", payment.id, payment.failure_reason)
         return payment
 

@@ -14,6 +14,7 @@ from rest_framework import permissions, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from analytics.monitoring import stream_alerts_get
 from analytics.quality import stream_viewer_quality_summary
 from livestream_site.errors import Conflict
 from payments.selectors import stream_viewer_access, stream_watch_access
@@ -50,6 +51,7 @@ class HealthOutput(serializers.Serializer):
     ingest = serializers.DictField(allow_null=True)
     renditions = serializers.ListField(child=serializers.DictField())
     viewer_quality = serializers.DictField(allow_null=True)
+    alerts = serializers.ListField(child=serializers.DictField())
 
 
 class RecordingOutput(serializers.ModelSerializer):
@@ -147,6 +149,8 @@ class StreamHealthView(APIView):
             for r in backend.renditions(stream=stream)
         ]
         data["viewer_quality"] = stream_viewer_quality_summary(stream=stream)
+        # The stream's active alerts ({code, severity, message, since}: analytics/monitoring.py).
+        data["alerts"] = stream_alerts_get(stream_id=stream.id)
         return Response(data)
 
 

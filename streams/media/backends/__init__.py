@@ -90,6 +90,11 @@ class StreamingBackend(ABC):
     def renditions(self, *, stream) -> list[Rendition]:
         """The renditions being produced right now, lowest first."""
 
+    def transcoder_speed(self, *, stream) -> float | None:
+        """How fast the transcoder of a live stream runs against real time (1.0 keeps up, below falls
+        behind); None when nothing is being transcoded or the media system does not say."""
+        return None
+
     # --- Playback -------------------------------------------------------------------------------
     @abstractmethod
     def playback_url(self, *, stream, expires_at: datetime) -> str:

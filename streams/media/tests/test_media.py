@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 
 from payments.models import LiveStreamPayment
+from streams.media.backends import get_backend
 from streams.media.backends.rtmp.hls import secure_link_token
 from streams.models import LiveStream, LiveStreamRecording
 from streams.tests.factories import stream_factory
@@ -127,6 +128,12 @@ def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, a
         assert data["ingest"]["keyframeIntervalSeconds"] == pytest.approx(2.0, abs=0.2)  # -g 60 at 30 fps
         assert [r["name"] for r in data["renditions"]] == ["360p", "720p"]
         assert watcher.get(f"/api/livestreams/{stream.id}/health").status_code == 403
+
+        # The ladder's ffmpeg reports its progress; the backend reads its speed (1.0 = real time).
+        speed = wait_for(
+            lambda: get_backend().transcoder_speed(stream=stream), timeout=20, message="the transcoder's speed"
+        )
+        assert 0 < speed < 100
 
         # A viewer's browser plays it with hls.js and switches between the two renditions.
         played = _browser_plays(live_server.url, stream)

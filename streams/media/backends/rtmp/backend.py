@@ -2,10 +2,12 @@
 recorded parts in RUN_DIR/recordings and replays in Django's default storage served by nginx."""
 
 import logging
+import os
 import re
 import shutil
 import subprocess
 import threading
+import time
 import urllib.request
 import xml.etree.ElementTree as ET
 from datetime import datetime
@@ -26,6 +28,10 @@ from .hls import master_token_make, parse_master_playlist, secure_link_token
 logger = logging.getLogger(__name__)
 
 STAT_TIMEOUT_SECONDS = 2
+# ffmpeg writes a progress block every 2 s (ladder.py); older than this, the ladder is gone.
+PROGRESS_STALE_SECONDS = 15
+PROGRESS_TAIL_BYTES = 2048
+PROGRESS_SPEED_RE = re.compile(r"^speed=\s*([0-9.]+)x\s*$", re.MULTILINE)
 # nginx-rtmp names each recorded part "<stream id>-<unix time>.flv" (`record_unique`; on_publish
 # renamed the publish to the stream's id).
 RECORDED_PART_RE = re.compile(r"^(?P<stream_id>[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-\d+\.flv$")
@@ -116,6 +122,22 @@ class RtmpBackend(StreamingBackend):
             "keyframeIntervalSeconds": probed.get("keyframe_interval"),
         }
         return {"mediaServerReachable": True, "publishing": True, "ingest": ingest}
+
+    def transcoder_speed(self, *, stream) -> float | None:
+        """The latest `speed=` of the stream's ffmpeg ladder (its -progress file); None when the file is
+        missing, stale (no progress for PROGRESS_STALE_SECONDS) or says N/A."""
+        path = Path(settings.RUN_DIR) / "logs" / f"{stream.id}.progress"
+        try:
+            with path.open("rb") as handle:
+                if time.time() - os.fstat(handle.fileno()).st_mtime > PROGRESS_STALE_SECONDS:
+                    return None
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - PROGRESS_TAIL_BYTES))
+                tail = handle.read().decode("ascii", "replace")
+        except FileNotFoundError:
+            return None
+        speeds = PROGRESS_SPEED_RE.findall(tail)
+        return float(speeds[-1]) if speeds else None
 
     def recording_part_stream_id(self, *, path: str) -> str | None:
         part = Path(path).resolve()

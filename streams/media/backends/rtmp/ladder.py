@@ -116,6 +116,11 @@ def stream_max_height(plan_url: str, name: str) -> int | None:
         return None
 
 
+def progress_path(log_dir: str, name: str) -> str:
+    """Where ffmpeg writes the progress of a stream's ladder (RtmpBackend.transcoder_speed reads it)."""
+    return os.path.join(log_dir, f"{name}.progress")
+
+
 def ffmpeg_command(args, *, source: dict, rungs: list[dict], out_dir: str) -> list[str]:
     segment = min(args.segment, 1.0) if args.low_latency else args.segment
     fps = source.get("fps") or 30
@@ -123,7 +128,10 @@ def ffmpeg_command(args, *, source: dict, rungs: list[dict], out_dir: str) -> li
     count = len(rungs)
     splits = "".join(f"[v{i}]" for i in range(count))
     scales = ";".join(f"[v{i}]scale=-2:{rung['height']}[o{i}]" for i, rung in enumerate(rungs))
-    command = [args.ffmpeg, "-hide_banner", "-loglevel", "warning", "-nostdin", "-i", f"{args.input}/{args.name}"]
+    command = [args.ffmpeg, "-hide_banner", "-loglevel", "warning", "-nostdin"]
+    # ffmpeg's progress (frame=, speed=1.01x, ...) every 2 s, which the backend reads for the transcoder's speed.
+    command += ["-progress", progress_path(args.log_dir, args.name), "-stats_period", "2"]
+    command += ["-i", f"{args.input}/{args.name}"]
     command += ["-filter_complex", f"[0:v]split={count}{splits};{scales}"]
     stream_map = []
     for i, rung in enumerate(rungs):
