@@ -1,6 +1,7 @@
 """The ws/livestream/ consumer: frames {"event", "data"} translated to access checks and chat services."""
 
 import collections
+import contextlib
 import logging
 import time
 import uuid
@@ -16,7 +17,7 @@ from analytics.advice import advice_update
 from analytics.selectors import session_streams
 from livestream_site.errors import ApplicationError
 from livestream_site.parsers import json_loads
-from livestream_site.realtime import frame_encode, hub_get
+from livestream_site.realtime import TRANSPORT_ERRORS, frame_encode, hub_get
 from payments.selectors import stream_watch_access
 
 from . import inputs, services
@@ -42,6 +43,8 @@ ERROR_CODES = (
     "invalid_message",
     "bad_request",
     "unknown_event",
+    "unavailable",
+    "broadcast_failed",
 )
 
 
@@ -134,6 +137,12 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             if fields:
                 extra["fields"] = camelize(fields)
             await self.send_error(error.code, error.message, event, **extra)
+        except TRANSPORT_ERRORS as error:
+            # Redis down or restarting: nothing the client did wrong; it may try again shortly.
+            logger.warning("websocket %s: %s: real-time transport unavailable (%r)", self.connection_id, event, error)
+            await self.send_error(
+                "unavailable", "Live features are unavailable for a moment; try again shortly.", event
+            )
         except Exception:  # nothing a client sends may crash the consumer
             logger.exception("websocket %s: %s failed", self.connection_id, event)
             await self.send_error("bad_request", "The event could not be processed.", event)
@@ -219,7 +228,16 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
                 if count is None:
                     raise ApplicationError("This stream has reached its maximum number of viewers.", code="stream_full")
             self.joined[stream_id] = (hub, member)
-            await hub.room_join(stream_id, self)
+            try:
+                await hub.room_join(stream_id, self)
+            except BaseException:
+                # Not in the room (its subscription failed): never answer joinedStream, and undo the
+                # registration so the viewer is not counted (audit F3). A later join tries afresh.
+                del self.joined[stream_id]
+                if member is not None:
+                    with contextlib.suppress(*TRANSPORT_ERRORS):
+                        await hub.viewer_remove(stream_id, member)
+                raise
             if member is not None:  # the artist and staff watching are not the audience
                 await self._session_open(stream)
         if count is None:
@@ -251,7 +269,16 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         if stream_id not in self.joined:
             raise ApplicationError("Join the stream first.", code="not_joined")
         values = inputs.frame_input(inputs.ChatMessageInput, data)
-        await database_sync_to_async(services.chat_message_send)(stream_id=stream_id, user=self.user, **values)
+        message = await database_sync_to_async(services.chat_message_send)(
+            stream_id=stream_id, user=self.user, **values
+        )
+        if message.broadcast is False:
+            await self.send_error(
+                "broadcast_failed",
+                "Your message was saved, but it could not be sent to the room right now; it shows in the chat history.",
+                "sendChatMessage",
+                messageId=message.id,
+            )
 
     async def report_quality(self, data: dict) -> None:
         stream_id = self._joined_stream_id(data)
