@@ -1,6 +1,7 @@
 """The ws/livestream/ consumer: frames {"event", "data"} translated to access checks and chat services."""
 
 import collections
+import contextlib
 import logging
 import time
 import uuid
@@ -18,7 +19,7 @@ from livestream_site import metrics
 from livestream_site.errors import ApplicationError
 from livestream_site.events import stream_staff_room
 from livestream_site.parsers import json_loads
-from livestream_site.realtime import frame_encode, hub_get
+from livestream_site.realtime import TRANSPORT_ERRORS, frame_encode, hub_get
 from payments.selectors import stream_watch_access
 
 from . import inputs, services
@@ -44,6 +45,8 @@ ERROR_CODES = (
     "invalid_message",
     "bad_request",
     "unknown_event",
+    "unavailable",
+    "broadcast_failed",
 )
 
 
@@ -142,6 +145,12 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
                 extra["fields"] = camelize(fields)
             metrics.REFUSED_EVENTS.labels(error.code).inc()
             await self.send_error(error.code, error.message, event, **extra)
+        except TRANSPORT_ERRORS as error:
+            # Redis down or restarting: nothing the client did wrong; it may try again shortly.
+            logger.warning("websocket %s: %s: real-time transport unavailable (%r)", self.connection_id, event, error)
+            await self.send_error(
+                "unavailable", "Live features are unavailable for a moment; try again shortly.", event
+            )
         except Exception:  # nothing a client sends may crash the consumer
             logger.exception("websocket %s: %s failed", self.connection_id, event)
             await self.send_error("bad_request", "The event could not be processed.", event)
@@ -209,13 +218,20 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
     async def _leave(self, stream_id: str) -> None:
         await self._session_close(stream_id)
         hub, member = self.joined.pop(stream_id)
+        await self._rooms_leave(hub, stream_id, member, in_room=True)
+
+    async def _rooms_leave(self, hub, stream_id: str, member: str | None, *, in_room: bool) -> None:
+        """Leave the audience and the stream's rooms. Every step runs even with the transport down (a
+        registry entry then expires by its TTL), so nothing of a gone connection stays behind."""
         if member is not None:
-            await hub.viewer_remove(stream_id, member)
             metrics.STREAM_VIEWERS.labels(stream_id).dec()
             metrics.VIEWERS.dec()
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                await hub.viewer_remove(stream_id, member)
         else:
             await hub.room_leave(stream_staff_room(stream_id), self)
-        await hub.room_leave(stream_id, self)
+        if in_room:
+            await hub.room_leave(stream_id, self)
 
     # Client events --------------------------------------------------------------------------------
     async def join_stream(self, data: dict) -> None:
@@ -235,7 +251,14 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             else:  # the artist and staff also hear the stream's alerts, in a room of their own
                 await hub.room_join(stream_staff_room(stream_id), self)
             self.joined[stream_id] = (hub, member)
-            await hub.room_join(stream_id, self)
+            try:
+                await hub.room_join(stream_id, self)
+            except BaseException:
+                # Not in the room (its subscription failed): never answer joinedStream, and undo the
+                # registration so the viewer is not counted (audit F3). A later join tries afresh.
+                del self.joined[stream_id]
+                await self._rooms_leave(hub, stream_id, member, in_room=False)
+                raise
             if member is not None:  # the artist and staff watching are not the audience
                 await self._session_open(stream)
         if count is None:
@@ -267,7 +290,16 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         if stream_id not in self.joined:
             raise ApplicationError("Join the stream first.", code="not_joined")
         values = inputs.frame_input(inputs.ChatMessageInput, data)
-        await database_sync_to_async(services.chat_message_send)(stream_id=stream_id, user=self.user, **values)
+        message = await database_sync_to_async(services.chat_message_send)(
+            stream_id=stream_id, user=self.user, **values
+        )
+        if message.broadcast is False:
+            await self.send_error(
+                "broadcast_failed",
+                "Your message was saved, but it could not be sent to the room right now; it shows in the chat history.",
+                "sendChatMessage",
+                messageId=message.id,
+            )
 
     async def report_quality(self, data: dict) -> None:
         stream_id = self._joined_stream_id(data)

@@ -97,8 +97,13 @@ def chat_message_send(*, stream_id, user, message: str, client_message_id: str =
                 stream=stream, user=user, message=text, client_message_id=client_message_id
             )
             chat_message.user = user
+            # Stored but not broadcast (Redis down) is not silent: the caller reads `broadcast`.
+            chat_message.broadcast = None
             stream_event_send_on_commit(
-                stream_id=stream.id, event="newChatMessage", data=chat_message_public_data(chat_message)
+                stream_id=stream.id,
+                event="newChatMessage",
+                data=chat_message_public_data(chat_message),
+                sent=lambda went_out: setattr(chat_message, "broadcast", went_out),
             )
             transaction.on_commit(metrics.CHAT_MESSAGES.inc)
     except IntegrityError:

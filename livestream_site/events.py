@@ -9,21 +9,33 @@ from . import realtime
 logger = logging.getLogger(__name__)
 
 
-def stream_event_send_now(*, stream_id, event: str, data: dict) -> None:
-    """Send `event` to the stream's room in every server process, encoded once, right now."""
+def stream_event_send_now(*, stream_id, event: str, data: dict) -> bool:
+    """Send `event` to the stream's room in every server process, encoded once, right now.
+
+    Returns whether it went out: an unreachable Redis must not undo a committed change, so a failure
+    is logged and reported, never raised."""
     try:
         # Through the module attribute, so a test that wraps realtime.room_publish sees every frame.
         realtime.room_publish(stream_id, realtime.frame_encode(event, data))
-    except Exception:  # an unreachable Redis must not undo a committed change
-        logger.exception("could not send %s for stream %s", event, stream_id)
+    except Exception as exc:
+        logger.warning("could not send %s for stream %s: %r", event, stream_id, exc)
+        return False
+    return True
 
 
-def stream_event_send_on_commit(*, stream_id, event: str, data: dict) -> None:
+def stream_event_send_on_commit(*, stream_id, event: str, data: dict, sent=None) -> None:
     """Queue `event` for everyone in the stream's room once the current transaction commits.
 
-    Nothing private may go into `data`: every member of the room receives it.
+    Nothing private may go into `data`: every member of the room receives it. `sent(bool)`, when
+    given, is told after the commit whether the event went out (so a sender can be told it did not).
     """
-    transaction.on_commit(lambda: stream_event_send_now(stream_id=stream_id, event=event, data=data))
+
+    def send() -> None:
+        went_out = stream_event_send_now(stream_id=stream_id, event=event, data=data)
+        if sent is not None:
+            sent(went_out)
+
+    transaction.on_commit(send)
 
 
 def stream_staff_room(stream_id) -> str:

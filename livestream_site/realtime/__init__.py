@@ -25,6 +25,7 @@ __all__ = [
     "LocalTransport",
     "RedisTransport",
     "RoomUnavailable",
+    "TRANSPORT_ERRORS",
     "Transport",
     "frame_encode",
     "heartbeat_hook_set",
@@ -37,6 +38,14 @@ __all__ = [
     "transport_get",
     "viewer_peak_hook_set",
 ]
+
+# What a transport raises when it cannot be reached (Redis down or restarting): a caller answers
+# "unavailable, try again" instead of failing as if the request were wrong.
+TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    RoomUnavailable,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+)
 
 _transport: Transport | None = None
 _transport_lock = threading.Lock()

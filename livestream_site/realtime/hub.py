@@ -206,9 +206,13 @@ class Hub:
                 del self.members[stream_id]
 
     async def viewer_remove(self, stream_id: str, member: str) -> None:
-        await self.transport.viewer_remove(self.link, stream_id=stream_id, member=member)
+        # Forgotten first: if the transport is down the entry expires by its TTL, and the heartbeat
+        # must not keep a viewer who left alive.
         self._member_forget(stream_id, member)
-        self.count_changed(stream_id)
+        try:
+            await self.transport.viewer_remove(self.link, stream_id=stream_id, member=member)
+        finally:
+            self.count_changed(stream_id)
 
     async def viewer_count(self, stream_id: str) -> int:
         return await self.transport.viewer_count(self.link, stream_id=stream_id)
