@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from livestream_site.errors import Conflict
+from livestream_site.schema import error_responses
 from payments.selectors import stream_viewer_access, stream_watch_access
 from streams import services as stream_services
 from streams.api import LiveStreamOutput
@@ -120,7 +121,7 @@ class StreamIngestView(APIView):
 class StreamPlaybackView(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
-    @extend_schema(request=None, responses=PlaybackOutput)
+    @extend_schema(request=None, responses={200: PlaybackOutput, **error_responses(402, 403, 409)})
     def get(self, request, pk, format=None):
         stream = stream_watch_access(user=request.user, stream_id=pk)
         if stream.status == LiveStream.Status.ENDED:
