@@ -33,7 +33,7 @@ from .conftest import examples
 SCHEMA = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
 OPERATIONS = {result.ok().label: result.ok() for result in SCHEMA.get_all_operations()}
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-MAX_EXAMPLES = examples(ci=12, long=400)
+MAX_EXAMPLES = examples(ci=20, long=400)
 
 
 def test_the_schema_lists_the_api():
