@@ -10,7 +10,7 @@ PORT ?= 8000
 MEDIA_CALLBACK_BASE_URL ?= http://127.0.0.1:$(PORT)
 export HOST PORT MEDIA_CALLBACK_BASE_URL
 
-.PHONY: run test venv frontend migrate lint format clean system-deps bench
+.PHONY: run test reliability venv frontend migrate lint format clean system-deps bench
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,12 @@ test: venv frontend
 	WITH_BROWSER=1 bash scripts/system-deps.sh
 	DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
 		$(PY) -m pytest $(PYTEST_ARGS)
+
+# The reliability suite at length: schemathesis and the WebSocket fuzzer with many more examples than in
+# `make test` (which runs them bounded), the authorization matrices, the regression tests of what they found.
+reliability: venv
+	RELIABILITY=1 DATABASE_URL="$${DATABASE_URL:-$(TEST_DATABASE_URL)}" REDIS_URL="$${REDIS_URL:-$(TEST_REDIS_URL)}" \
+		$(PY) -m pytest livestream_site/tests/reliability $(PYTEST_ARGS)
 
 # ruff (lint and format) and the layering contracts of pyproject.toml (import-linter).
 lint: venv

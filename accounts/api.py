@@ -8,6 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from livestream_site.errors import ApplicationError
+from livestream_site.schema import error_responses
 
 from .models import User
 from .services import user_register, user_token_get
@@ -50,7 +51,7 @@ class RegisterView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={201: RegisterOutput})
+    @extend_schema(responses={201: RegisterOutput, **error_responses(429)})
     def post(self, request):
         signup_attempt_check(address=request.META.get("REMOTE_ADDR", ""))
         data = RegisterInput(data=request.data)
@@ -67,7 +68,7 @@ class TokenView(APIView):
     permission_classes = [AllowAny]
     authentication_classes: list = []
 
-    @extend_schema(responses={200: TokenOutput})
+    @extend_schema(responses={200: TokenOutput, **error_responses(429)})
     def post(self, request):
         data = TokenInput(data=request.data)
         data.is_valid(raise_exception=True)

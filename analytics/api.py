@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from chat.inputs import QualityReportInput, frames_input
 from livestream_site.errors import ApplicationError
+from livestream_site.schema import error_responses
 from payments.selectors import stream_watch_access
 
 from . import clients, services
@@ -102,7 +103,7 @@ class QualityReportsView(APIView):
     authentication_classes = [authentication.TokenAuthentication, BeaconSessionAuthentication]
     parser_classes = [BeaconParser]
 
-    @extend_schema(request=QualityReportInput, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=QualityReportInput, responses={202: OpenApiTypes.OBJECT, **error_responses(402)})
     def post(self, request, stream_id):
         stream = stream_watch_access(user=request.user, stream_id=stream_id)
         reports = _reports_valid(request.data)

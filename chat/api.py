@@ -6,6 +6,7 @@ from rest_framework import permissions, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from livestream_site.schema import error_responses
 from payments.selectors import stream_watch_access
 
 from . import services
@@ -42,7 +43,7 @@ class ChatHistoryView(APIView):
 
     permission_classes = [permissions.AllowAny]
 
-    @extend_schema(parameters=[HistoryQuery], responses=OpenApiTypes.OBJECT)
+    @extend_schema(parameters=[HistoryQuery], responses={200: OpenApiTypes.OBJECT, **error_responses(402, 403)})
     def get(self, request, stream_id):
         query = input_valid(HistoryQuery, request.query_params)
         stream = stream_watch_access(user=request.user, stream_id=stream_id)

@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from livestream_site import metrics
 from livestream_site.errors import error_body
+from livestream_site.schema import error_responses
 from streams.selectors import stream_get, stream_manage_access
 
 from . import services
@@ -54,7 +55,7 @@ class StreamPaymentView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=None, responses={201: CheckoutOutput})
+    @extend_schema(request=None, responses={201: CheckoutOutput, **error_responses(409, 502, 503)})
     def post(self, request, pk):
         checkout = services.ticket_purchase(stream_id=pk, user=request.user)
         payment = checkout.payment
@@ -129,7 +130,7 @@ class PaymentConfirmView(APIView):
 
     permission_classes = [permissions.IsAuthenticated]
 
-    @extend_schema(request=ConfirmInput, responses=PaymentOutput)
+    @extend_schema(request=ConfirmInput, responses={200: PaymentOutput, **error_responses(404, 409, 502, 503)})
     def post(self, request):
         serializer = ConfirmInput(data=request.data)
         serializer.is_valid(raise_exception=True)

@@ -6,6 +6,8 @@ from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from livestream_site.schema import error_responses
+
 from . import services
 from .filters import LiveStreamFilter
 from .media import services as media_services
@@ -144,8 +146,9 @@ class StreamKeyOutput(serializers.Serializer):
 
 @extend_schema_view(
     create=extend_schema(request=LiveStreamInput, responses={201: LiveStreamOutput}),
-    update=extend_schema(request=LiveStreamInput, responses=LiveStreamOutput),
-    partial_update=extend_schema(request=LiveStreamInput, responses=LiveStreamOutput),
+    update=extend_schema(request=LiveStreamInput, responses={200: LiveStreamOutput, **error_responses(409)}),
+    partial_update=extend_schema(request=LiveStreamInput, responses={200: LiveStreamOutput, **error_responses(409)}),
+    destroy=extend_schema(responses={204: None, **error_responses(409)}),
 )
 class LiveStreamViewSet(
     mixins.ListModelMixin,
@@ -192,17 +195,17 @@ class LiveStreamViewSet(
         services.stream_delete(stream=self._managed())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses={200: LiveStreamOutput, **error_responses(409)})
     @action(detail=True, methods=["post"])
     def start(self, request, pk=None):
         return self._respond(services.stream_start(stream_id=self._managed().id))
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses={200: LiveStreamOutput, **error_responses(409)})
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
         return self._respond(media_services.stream_end_and_disconnect(stream_id=self._managed().id))
 
-    @extend_schema(request=None)
+    @extend_schema(request=None, responses={200: LiveStreamOutput, **error_responses(409)})
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         return self._respond(services.stream_cancel(stream_id=self._managed().id))

@@ -33,7 +33,8 @@ class UTCIsoDateTimeField(IsoDateTimeField):
         parsed = super().to_python(value)
         if parsed is not None and parsed.tzinfo is not None:
             try:
-                parsed.astimezone(UTC)
+                # In UTC: PostgreSQL refuses offsets beyond ±15:59 (+17:30 was a DataError 500).
+                parsed = parsed.astimezone(UTC)
             except OverflowError:
                 raise forms.ValidationError(self.error_messages["invalid"], code="invalid") from None
         return parsed

@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 from analytics.monitoring import stream_alerts_get
 from analytics.quality import stream_viewer_quality_summary
 from livestream_site.errors import Conflict
+from livestream_site.schema import error_responses
 from payments.selectors import stream_viewer_access, stream_watch_access
 from streams import services as stream_services
 from streams.api import LiveStreamOutput
@@ -110,7 +111,7 @@ class StreamIngestView(APIView):
 class StreamPlaybackView(APIView):
     permission_classes = [permissions.IsAuthenticatedOrReadOnly]
 
-    @extend_schema(request=None, responses=PlaybackOutput)
+    @extend_schema(request=None, responses={200: PlaybackOutput, **error_responses(402, 403, 409)})
     def get(self, request, pk, format=None):
         stream = stream_watch_access(user=request.user, stream_id=pk)
         if stream.status == LiveStream.Status.ENDED:
