@@ -23,20 +23,7 @@ EXPECTED = {
     2: (2, 2, 3, 1, 1, 1, 35, 2000, 1300, 0.057143, {"360p": 0.285714}, {"DE": 2, "US": 1}),
     3: (0, 1, 1, 0, 0, 0, 0, 0, None, None, {}, {"DE": 1}),
 }
-FIELDS = (
-    "concurrent_viewers",
-    "peak_viewers",
-    "unique_viewers",
-    "joins",
-    "chat_messages",
-    "chatters",
-    "watch_seconds",
-    "rebuffer_ms",
-    "avg_bitrate_kbps",
-    "buffering_ratio",
-    "quality_distribution",
-    "countries",
-)
+FIELDS = rollups.FIGURES  # the order of the EXPECTED tuples
 
 
 def rows_by_minute(show) -> dict[int, tuple]:
