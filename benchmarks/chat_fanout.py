@@ -340,6 +340,8 @@ def main() -> None:
         return
 
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "livestream_site.settings", "LOG_LEVEL": "warning"}
+    # Every simulated viewer connects from 127.0.0.1: lift the per-address cap of anonymous sockets.
+    env["WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS"] = "100000"
     env["PYTHONPATH"] = str(ROOT)
     tmp = tempfile.TemporaryDirectory()
     env.setdefault("DATABASE_URL", f"sqlite:///{tmp.name}/bench.sqlite3")

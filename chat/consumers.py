@@ -2,6 +2,7 @@
 
 import collections
 import contextlib
+import hashlib
 import logging
 import time
 import uuid
@@ -50,6 +51,26 @@ ERROR_CODES = (
 )
 
 
+# Anonymous connections of this process per client address (WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS).
+_anonymous_connections: collections.Counter = collections.Counter()
+
+
+def _anonymous_connection_take(address: str | None) -> bool:
+    if address is None:
+        return True  # no address to count by (a test client, a unix socket)
+    if _anonymous_connections[address] >= settings.WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS:
+        return False
+    _anonymous_connections[address] += 1
+    return True
+
+
+def _anonymous_connection_release(address: str | None) -> None:
+    if address is not None and _anonymous_connections[address] > 0:
+        _anonymous_connections[address] -= 1
+        if not _anonymous_connections[address]:
+            del _anonymous_connections[address]
+
+
 class BadFrame(ApplicationError):
     code = "bad_request"
 
@@ -82,13 +103,24 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         self.events: collections.deque = collections.deque()
         self.sessions: dict[str, str] = {}  # stream id -> the viewer session of this connection
         self.quality_advice: dict[str, dict | None] = {}  # stream id -> the advice in force (analytics.advice)
+        headers = viewer_clients.scope_headers(self.scope)
+        self.address = viewer_clients.client_address(headers=headers, peer=(self.scope.get("client") or [None])[0])
+        if not self.user.is_authenticated and not _anonymous_connection_take(self.address):
+            # Refused at the handshake (403): one address cannot open anonymous sockets without end (audit F8).
+            logger.info("websocket refused: too many anonymous connections from one address")
+            await self.close()
+            return
+        self.anonymous_slot = not self.user.is_authenticated
         await self.accept()
         self.counted = True
         metrics.WEBSOCKETS.inc()
         logger.debug("websocket %s connected (%s)", self.connection_id, self.scope.get("auth_method"))
 
     async def disconnect(self, code):
-        for stream_id in list(self.joined):
+        if getattr(self, "anonymous_slot", False):
+            self.anonymous_slot = False
+            _anonymous_connection_release(self.address)
+        for stream_id in list(getattr(self, "joined", {})):
             await self._leave(stream_id)
         if getattr(self, "counted", False):
             self.counted = False
@@ -170,7 +202,14 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         return stream_id
 
     def _viewer_member(self) -> str:
-        viewer = f"u{self.user.id}" if self.user.is_authenticated else f"a{self.connection_id}"
+        # Anonymous viewers count once per client address: sockets anyone can open cannot fill a
+        # stream's maxViewers and shut out signed-in fans (audit F8). Signed-in viewers count per user.
+        if self.user.is_authenticated:
+            viewer = f"u{self.user.id}"
+        elif self.address:
+            viewer = "a" + hashlib.sha256(self.address.encode()).hexdigest()[:16]
+        else:
+            viewer = f"a{self.connection_id}"
         return f"{viewer}|{self.connection_id}"
 
     async def _session_open(self, stream) -> None:

@@ -241,6 +241,8 @@ WS_EVENT_RATE_SECONDS = env.float("WS_EVENT_RATE_SECONDS", default=10.0)
 WS_FLOOD_LIMIT = env.int("WS_FLOOD_LIMIT", default=100)
 WS_MAX_FRAME_BYTES = env.int("WS_MAX_FRAME_BYTES", default=16384)
 WS_ALLOWED_ORIGINS = env.list("WS_ALLOWED_ORIGINS", default=[])
+# Anonymous WebSocket connections one client address may hold open on one web process.
+WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS = env.int("WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS", default=20)
 VIEWER_TTL_SECONDS = env.float("VIEWER_TTL_SECONDS", default=30.0)
 VIEWER_HEARTBEAT_SECONDS = env.float("VIEWER_HEARTBEAT_SECONDS", default=10.0)
 VIEWER_COUNT_INTERVAL_SECONDS = env.float("VIEWER_COUNT_INTERVAL_SECONDS", default=1.0)

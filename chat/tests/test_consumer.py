@@ -313,3 +313,43 @@ async def test_nul_characters_and_deep_nesting_are_bad_requests_without_a_traceb
     await host.send("sendChatMessage", {"streamId": stream_id, "message": "still here"})
     assert (await host.expect("newChatMessage"))["message"] == "still here"
     assert not [record for record in caplog.records if record.levelname in ("ERROR", "CRITICAL")]
+
+
+async def test_anonymous_sockets_of_one_address_cannot_fill_max_viewers(make_stream, viewer, settings):
+    """Audit F8: three anonymous connections made a maxViewers=3 stream answer stream_full to a fan.
+    Anonymous sockets count once per address, and an address holds only so many of them."""
+    from channels.testing import WebsocketCommunicator
+
+    from accounts.tests.factories import token_for
+    from livestream_site.asgi import application
+
+    from .conftest import Client
+
+    settings.WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS = 3
+    stream = await database_sync_to_async(make_stream)(status="live", max_viewers=2)
+    clients = []
+
+    async def connect(address: str, token: str | None = None):
+        async def app(scope, receive, send):  # the peer's address, as daphne fills it
+            return await application(dict(scope, client=[address, 40000]), receive, send)
+
+        path = "/ws/livestream/" + (f"?token={token}" if token else "")
+        communicator = WebsocketCommunicator(app, path)
+        connected, _ = await communicator.connect()
+        if connected:
+            clients.append(communicator)
+        return connected, Client(communicator)
+
+    try:
+        for _ in range(3):
+            connected, anonymous = await connect("203.0.113.7")
+            assert connected
+            assert (await anonymous.join(stream))["viewerCount"] == 1  # one address: one viewer
+        refused, _ = await connect("203.0.113.7")
+        assert not refused  # a fourth anonymous socket of that address is refused at the handshake
+        connected, fan = await connect("203.0.113.7", await database_sync_to_async(token_for)(viewer))
+        assert connected  # signed in: not counted against the address
+        assert (await fan.join(stream))["viewerCount"] == 2
+    finally:
+        for communicator in clients:
+            await communicator.disconnect()
