@@ -13,6 +13,8 @@ from pathlib import Path
 
 from django.db import connection
 
+from .settings import TEST_PROCESS_ENV
+
 BASE_DIR = Path(__file__).resolve().parents[2]
 
 
@@ -43,7 +45,13 @@ class Server:
 def daphne_server(*, env: dict | None = None, port: int | None = None):
     """Yield a daphne process serving the platform (a Server); stop it afterwards."""
     port = port or free_port()
-    process_env = {**os.environ, "DATABASE_URL": test_database_url(), "DJANGO_DEBUG": "true", **(env or {})}
+    process_env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "DJANGO_DEBUG": "true",
+        **TEST_PROCESS_ENV,
+        **(env or {}),
+    }
     process = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "livestream_site.asgi:application"],
         cwd=BASE_DIR,

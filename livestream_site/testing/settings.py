@@ -22,3 +22,9 @@ TEST_SETTINGS = {
     # Test clients open anonymous sockets from one address in one process; the cap's test sets its own.
     "WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS": 1_000_000,
 }
+
+# The same limits for the server processes tests start (daphne): they count in the same Redis as the
+# test process, whose requests come from the same address.
+TEST_PROCESS_ENV = {
+    name: str(value) for name, value in TEST_SETTINGS.items() if name.startswith(("AUTH_THROTTLE_", "WS_ANONYMOUS_"))
+}
