@@ -264,7 +264,7 @@ class ArtistAnalyticsSummaryView(APIView):
         artist_id = values.get("artist_id") or request.user.id
         if artist_id != request.user.id and not request.user.is_staff:
             raise Forbidden("Only staff can read another artist's analytics.")
-        if artist_id == request.user.id and not (request.user.can_host or request.user.is_staff):
+        if artist_id == request.user.id and not request.user.can_host:
             raise Forbidden("Only artists have stream analytics.", code="not_an_artist")
         data = artist_analytics_summary(artist_id=artist_id, start=values.get("from"), end=values.get("to"))
         return Response(AnalyticsSummaryOutput(data).data)
