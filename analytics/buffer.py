@@ -1,11 +1,14 @@
 """The durable buffer of analytics events: Redis Streams with a consumer group, or an in-process queue.
 
-Session events and playback reports are appended here on the request path (one XADD) and written to
-PostgreSQL in batches by `analytics.services.events_write_batch`. An entry read by a writer stays
+Session events and playback reports are appended here on the request path and written to PostgreSQL
+in batches by `analytics.services.events_write_batch`. An entry read by a writer stays
 pending until the writer acknowledges it, which it does only after its rows are committed; an entry
 left pending longer than `ANALYTICS_CLAIM_IDLE_SECONDS` (its writer died between the read and the
 acknowledgement) is claimed by the next writer and written again, which the writer makes harmless
 (reports are unique by event id, session updates are idempotent).
+
+An entry holds the events of one `append` (a beacon's reports travel together: one XADD, one entry to
+read and acknowledge, however many reports it carries); `read` counts entries.
 
 Which implementation runs is chosen from settings.REDIS_URL; everything else uses `EventBuffer`.
 """
@@ -24,7 +27,7 @@ from django.conf import settings
 STREAM_KEY = "analytics:events"
 GROUP = "writers"
 
-Entry = tuple[str, dict]
+Entry = tuple[str, list]  # (entry id, the events appended together)
 
 
 def consumer_name() -> str:
@@ -75,14 +78,7 @@ class RedisEventBuffer(EventBuffer):
     def append(self, events: list[dict]) -> None:
         if not events:
             return
-        maxlen = settings.ANALYTICS_BUFFER_MAXLEN
-        if len(events) == 1:
-            self.client.xadd(self.key, {"e": json.dumps(events[0])}, maxlen=maxlen, approximate=True)
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for event in events:
-            pipe.xadd(self.key, {"e": json.dumps(event)}, maxlen=maxlen, approximate=True)
-        pipe.execute()
+        self.client.xadd(self.key, {"e": json.dumps(events)}, maxlen=settings.ANALYTICS_BUFFER_MAXLEN, approximate=True)
 
     def read(self, *, consumer: str, count: int, claim_idle_seconds: float) -> list[Entry]:
         self._ensure_group()
@@ -132,7 +128,11 @@ def _decoded(messages) -> list[Entry]:
     entries = []
     for entry_id, fields in messages:
         if fields and "e" in fields:
-            entries.append((entry_id, json.loads(fields["e"])))
+            try:
+                events = json.loads(fields["e"])
+            except ValueError:
+                events = [fields["e"]]  # written by something else: the writer drops what it cannot read
+            entries.append((entry_id, events if isinstance(events, list) else [events]))
     return entries
 
 
@@ -141,16 +141,17 @@ class LocalEventBuffer(EventBuffer):
 
     def __init__(self):
         self.lock = threading.Lock()
-        self.waiting: OrderedDict[str, dict] = OrderedDict()
-        self.pending: dict[str, tuple[dict, float]] = {}  # entry id -> (event, delivered at)
+        self.waiting: OrderedDict[str, list] = OrderedDict()
+        self.pending: dict[str, tuple[list, float]] = {}  # entry id -> (events, delivered at)
         self.ids = itertools.count(1)
 
     def append(self, events: list[dict]) -> None:
+        if not events:
+            return
         with self.lock:
-            for event in events:
-                self.waiting[f"{next(self.ids)}-0"] = event
-                if len(self.waiting) > settings.ANALYTICS_BUFFER_MAXLEN:
-                    self.waiting.popitem(last=False)
+            self.waiting[f"{next(self.ids)}-0"] = list(events)
+            if len(self.waiting) > settings.ANALYTICS_BUFFER_MAXLEN:
+                self.waiting.popitem(last=False)
 
     def read(self, *, consumer: str, count: int, claim_idle_seconds: float) -> list[Entry]:
         now = time.monotonic()

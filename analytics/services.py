@@ -203,7 +203,7 @@ def _at(timestamp: float) -> datetime:
 
 
 def events_write_batch(*, limit: int | None = None, consumer: str | None = None) -> int:
-    """Write one batch of buffered events to the database, then acknowledge it. Returns entries handled."""
+    """Write one batch of buffered entries to the database, then acknowledge it. Returns entries handled."""
     limit = limit or settings.ANALYTICS_BATCH_SIZE
     buffer = buffer_get()
     entries = buffer.read(
@@ -211,7 +211,7 @@ def events_write_batch(*, limit: int | None = None, consumer: str | None = None)
     )
     if not entries:
         return 0
-    events = [event for _entry_id, event in entries]
+    events = [event for _entry_id, entry_events in entries for event in entry_events]
     try:
         retry = _events_write(events)
     except (IntegrityError, DataError):
@@ -225,8 +225,13 @@ def events_write_batch(*, limit: int | None = None, consumer: str | None = None)
             except (IntegrityError, DataError):
                 logger.warning("analytics: event %.200r dropped", event, exc_info=True)
     # Acknowledged only now that the rows are committed; a crash before this line redelivers the batch.
+    # An entry holding an event to retry stays pending whole (its written events are not written twice).
     buffer.ack(
-        [entry_id for entry_id, event in entries if not isinstance(event, dict) or event.get("event_id") not in retry]
+        [
+            entry_id
+            for entry_id, entry_events in entries
+            if not any(isinstance(event, dict) and event.get("event_id") in retry for event in entry_events)
+        ]
     )
     return len(entries)
 
@@ -245,75 +250,181 @@ def _events_write(events: list[dict]) -> set[str]:
                 "analytics: malformed %r event dropped", event.get("type") if isinstance(event, dict) else event
             )
     session_ids = set(opens) | set(seen) | set(closes) | {event["session_id"] for event in reports.values()}
-    retry: set[str] = set()
+    if not session_ids:
+        return set()
+    fold = _fold_sql if connection.vendor == "postgresql" else _fold_python
     with transaction.atomic():
         if opens:
             ViewerSession.objects.bulk_create([_session_new(event) for event in opens.values()], ignore_conflicts=True)
-        sessions = {
-            str(session.id): session
-            for session in ViewerSession.objects.select_for_update().filter(id__in=session_ids).order_by("id")
-        }
-        stored = (
-            set(QualityReport.objects.filter(event_id__in=list(reports)).values_list("event_id", flat=True))
-            if reports
-            else set()
-        )
-        new_reports = []
+        # Every writer locks the sessions of its batch, in one order, before it touches their reports.
+        session_streams = _sessions_lock(session_ids)
+        rows, retry = [], set()
+        orphan_cutoff = time.time() - settings.ANALYTICS_ORPHAN_SECONDS
         for event in sorted(reports.values(), key=lambda event: event["at"]):
-            if event["event_id"] in stored:
-                continue
-            session = sessions.get(event["session_id"])
-            if session is None or str(session.stream_id) != event["stream_id"]:
-                if session is None and time.time() - event["at"] < settings.ANALYTICS_ORPHAN_SECONDS:
-                    retry.add(event["event_id"])  # its session_open may still be in a batch being redone
-                else:
-                    logger.warning(
-                        "analytics: report %s of unknown session %s dropped", event["event_id"], event["session_id"]
-                    )
-                continue
-            new_reports.append(_report_row(event))
-            _report_fold(session, new_reports[-1])
-        for session_id, at in seen.items():
-            session = sessions.get(session_id)
-            if session is not None and _at(at) > session.last_seen_at:
-                session.last_seen_at = _at(at)
-        for session_id, at in closes.items():
-            session = sessions.get(session_id)
-            if session is not None and session.ended_at is None:
-                session.ended_at = max(_at(at), session.started_at)
-                session.last_seen_at = max(session.last_seen_at, session.ended_at)
-        if new_reports:
-            _reports_insert(new_reports)
-        if sessions:
-            _sessions_update(list(sessions.values()))
+            stream_id = session_streams.get(event["session_id"])
+            if stream_id == event["stream_id"]:
+                rows.append(_report_row(event))
+            elif stream_id is None and event["at"] > orphan_cutoff:
+                retry.add(event["event_id"])  # its session_open may still be in a batch being redone
+            else:
+                logger.warning(
+                    "analytics: report %s of unknown session %s dropped", event["event_id"], event["session_id"]
+                )
+        seen = {session_id: _at(at) for session_id, at in seen.items() if session_id in session_streams}
+        closes = {session_id: _at(at) for session_id, at in closes.items() if session_id in session_streams}
+        if rows or seen or closes:
+            fold(rows, seen, closes)
     return retry
 
 
-def _sessions_update(sessions: list[ViewerSession]) -> None:
-    """Write the folded fields of the locked sessions in one statement.
-
-    PostgreSQL gets UPDATE ... FROM unnest(arrays): Django's bulk_update builds a CASE per field and row,
-    which costs more Python time than the whole rest of a batch. Other databases use bulk_update.
-    """
-    if connection.vendor != "postgresql":
-        ViewerSession.objects.bulk_update(sessions, SESSION_FOLDED_FIELDS)
-        return
-    fields = [ViewerSession._meta.pk] + [ViewerSession._meta.get_field(name) for name in SESSION_FOLDED_FIELDS]
-    columns = [connection.ops.quote_name(field.column) for field in fields]
+def _sessions_lock(session_ids: set[str]) -> dict[str, str]:
+    """Lock the existing sessions among `session_ids` (in id order); {session id: stream id}."""
     table = connection.ops.quote_name(ViewerSession._meta.db_table)
-    # One array per column (13 parameters, whatever the number of sessions), unnested into rows.
-    arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
-    params = [
-        [field.get_db_prep_save(getattr(session, field.attname), connection) for session in sessions]
-        for field in fields
-    ]
-    assignments = ", ".join(f"{column} = v.{column}" for column in columns[1:])
+    ids = sorted(session_ids)
+    if connection.vendor != "postgresql":
+        sessions = ViewerSession.objects.select_for_update().filter(id__in=ids).values_list("id", "stream_id")
+        return {str(session_id): str(stream_id) for session_id, stream_id in sessions}
+    # Raw: the ORM prepares each of thousands of ids through UUIDField, which costs more than the query.
     with connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, stream_id FROM {table} WHERE id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
+        return {str(session_id): str(stream_id) for session_id, stream_id in cursor.fetchall()}
+
+
+# Reports not stored yet are inserted and added to their sessions' totals; heartbeats move last_seen_at
+# forward; a close ends an open session. Two implementations of the same rules, checked against each other
+# by the tests: one SQL statement on PostgreSQL (no session row crosses into Python), the ORM elsewhere.
+REPORT_COLUMNS = ("event_id", "session_id", "stream_id", "received_at", *REPORT_DEFAULTS)
+BATCH_TABLE = "analytics_report_batch"
+
+
+def _fold_sql(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
+    """COPY the batch's reports into a temporary table, then one statement inserts those not stored yet
+    (ON CONFLICT on the event id), aggregates what it inserted per session, and updates the sessions with
+    those totals, the heartbeats and the closes."""
+    report_table = connection.ops.quote_name(QualityReport._meta.db_table)
+    session_table = connection.ops.quote_name(ViewerSession._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(column) for column in _report_columns())
+    with connection.cursor() as cursor:
+        if rows:
+            # The session's own table: created once per connection, emptied at the end of each batch.
+            cursor.execute(
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {BATCH_TABLE} AS SELECT {columns} FROM {report_table} WITH NO DATA"
+            )
+            _copy(cursor, BATCH_TABLE, columns, rows)
+        events = list(set(seen) | set(closes))
         cursor.execute(
-            f"UPDATE {table} AS s SET {assignments} FROM unnest({arrays}) AS v ({', '.join(columns)}) "
-            f"WHERE s.{columns[0]} = v.{columns[0]}",
-            params,
+            f"""
+            WITH new AS (
+                INSERT INTO {report_table} ({columns})
+                SELECT {columns} FROM {BATCH_TABLE if rows else f"{report_table} WHERE false"}
+                ON CONFLICT (event_id) DO NOTHING
+                RETURNING session_id, received_at, watch_ms, startup_time_ms, rebuffer_count, rebuffer_ms,
+                          rendition, dropped_frames, player_width, player_height, error, exit_before_video_start
+            ), totals AS (
+                SELECT session_id,
+                       sum(watch_ms) AS watch_ms,
+                       (array_agg(startup_time_ms ORDER BY received_at)
+                            FILTER (WHERE startup_time_ms IS NOT NULL))[1] AS startup_time_ms,
+                       sum(rebuffer_count) AS rebuffer_count,
+                       sum(rebuffer_ms) AS rebuffer_ms,
+                       sum(dropped_frames) AS dropped_frames,
+                       (array_agg(error ORDER BY received_at) FILTER (WHERE error <> ''))[1] AS error,
+                       bool_or(exit_before_video_start) AS exit_before_video_start,
+                       (array_agg(player_width ORDER BY received_at DESC)
+                            FILTER (WHERE player_width IS NOT NULL))[1] AS player_width,
+                       (array_agg(player_height ORDER BY received_at DESC)
+                            FILTER (WHERE player_height IS NOT NULL))[1] AS player_height,
+                       max(received_at) AS reported_at
+                FROM new GROUP BY session_id
+            ), renditions AS (
+                SELECT session_id, jsonb_object_agg(rendition, seconds) AS seconds
+                FROM (SELECT session_id, rendition, sum(watch_ms) / 1000.0 AS seconds FROM new
+                      WHERE rendition <> '' AND watch_ms > 0 GROUP BY session_id, rendition) AS by_rendition
+                GROUP BY session_id
+            ), events AS (
+                SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[]) AS e (session_id, seen_at, closed_at)
+            ), changes AS (
+                SELECT coalesce(t.session_id, e.session_id) AS session_id, t.watch_ms, t.startup_time_ms,
+                       t.rebuffer_count, t.rebuffer_ms, t.dropped_frames, t.error, t.exit_before_video_start,
+                       t.player_width, t.player_height, t.reported_at, r.seconds, e.seen_at, e.closed_at
+                FROM totals AS t
+                LEFT JOIN renditions AS r ON r.session_id = t.session_id
+                FULL JOIN events AS e ON e.session_id = t.session_id
+            )
+            UPDATE {session_table} AS s SET
+                watch_seconds = s.watch_seconds + coalesce(c.watch_ms, 0) / 1000.0,
+                renditions = CASE WHEN c.seconds IS NULL THEN s.renditions ELSE (
+                    SELECT jsonb_object_agg(
+                        name, round(coalesce((s.renditions ->> name)::numeric, 0) + coalesce((c.seconds ->> name)::numeric, 0), 3)
+                    )
+                    FROM (SELECT jsonb_object_keys(coalesce(s.renditions, '{{}}'))
+                          UNION SELECT jsonb_object_keys(c.seconds)) AS names (name)
+                ) END,
+                startup_time_ms = coalesce(s.startup_time_ms, c.startup_time_ms),
+                rebuffer_count = s.rebuffer_count + coalesce(c.rebuffer_count, 0),
+                rebuffer_ms = s.rebuffer_ms + coalesce(c.rebuffer_ms, 0),
+                dropped_frames = s.dropped_frames + coalesce(c.dropped_frames, 0),
+                error = CASE WHEN s.error = '' THEN coalesce(c.error, '') ELSE s.error END,
+                exit_before_video_start = s.exit_before_video_start OR coalesce(c.exit_before_video_start, false),
+                player_width = coalesce(c.player_width, s.player_width),
+                player_height = coalesce(c.player_height, s.player_height),
+                ended_at = CASE WHEN s.ended_at IS NULL AND c.closed_at IS NOT NULL
+                                THEN greatest(c.closed_at, s.started_at) ELSE s.ended_at END,
+                last_seen_at = greatest(
+                    s.last_seen_at, c.reported_at, c.seen_at,
+                    CASE WHEN s.ended_at IS NULL THEN greatest(c.closed_at, s.started_at) END
+                )
+            FROM changes AS c WHERE s.id = c.session_id
+            """,
+            [
+                events,
+                [seen.get(session_id) for session_id in events],
+                [closes.get(session_id) for session_id in events],
+            ],
         )
+        if rows:
+            cursor.execute(f"TRUNCATE {BATCH_TABLE}")
+
+
+def _report_columns() -> tuple[str, ...]:
+    return tuple(QualityReport._meta.get_field(name).column for name in REPORT_COLUMNS)
+
+
+def _copy(cursor, table: str, columns: str, rows: list[tuple]) -> None:
+    """COPY rows (tuples in REPORT_COLUMNS order) into a table; counted like any statement (query-count
+    tests, the debug toolbar)."""
+    sql = f"COPY {table} ({columns}) FROM STDIN"
+    started = time.monotonic()
+    with cursor.cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+    if connection.queries_logged:
+        connection.queries_log.append(
+            {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
+        )
+
+
+def _fold_python(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
+    """The same rules through the ORM (SQLite, the embedded default)."""
+    rows = [dict(zip(REPORT_COLUMNS, row, strict=True)) for row in rows]
+    session_ids = set(seen) | set(closes) | {row["session_id"] for row in rows}
+    sessions = {str(session.id): session for session in ViewerSession.objects.filter(id__in=session_ids)}
+    stored = set(
+        QualityReport.objects.filter(event_id__in=[row["event_id"] for row in rows]).values_list("event_id", flat=True)
+    )
+    new_rows = [row for row in rows if row["event_id"] not in stored]
+    for row in new_rows:
+        _report_fold(sessions[row["session_id"]], row)
+    for session_id, at in seen.items():
+        session = sessions[session_id]
+        session.last_seen_at = max(session.last_seen_at, at)
+    for session_id, at in closes.items():
+        session = sessions[session_id]
+        if session.ended_at is None:
+            session.ended_at = max(at, session.started_at)
+            session.last_seen_at = max(session.last_seen_at, session.ended_at)
+    QualityReport.objects.bulk_create([QualityReport(**row) for row in new_rows], ignore_conflicts=True)
+    ViewerSession.objects.bulk_update(list(sessions.values()), SESSION_FOLDED_FIELDS)
 
 
 def _event_sort(event: dict, opens: dict, seen: dict, closes: dict, reports: dict) -> None:
@@ -354,40 +465,17 @@ def _session_new(event: dict) -> ViewerSession:
     )
 
 
-def _report_row(event: dict) -> dict:
-    """The QualityReport columns of a report event (fields the player left out at their defaults)."""
-    row = dict(REPORT_DEFAULTS)
-    row.update((name, value) for name, value in event["report"].items() if name in REPORT_DEFAULTS)
-    row.update(
-        event_id=event["event_id"],
-        session_id=event["session_id"],
-        stream_id=event["stream_id"],
-        received_at=_at(event["at"]),
+def _report_row(event: dict) -> tuple:
+    """The QualityReport columns of a report event, in REPORT_COLUMNS order (fields the player left out at
+    their defaults)."""
+    report = event["report"]
+    return (
+        event["event_id"],
+        event["session_id"],
+        event["stream_id"],
+        _at(event["at"]),
+        *[report.get(name, default) for name, default in REPORT_DEFAULTS.items()],
     )
-    return row
-
-
-def _reports_insert(rows: list[dict]) -> None:
-    """Insert new reports: COPY on PostgreSQL (several times faster than a multi-row INSERT built by
-    the ORM), bulk_create elsewhere. Their sessions are locked by this transaction, and every writer
-    locks a report's session before it checks which reports are stored, so no other writer inserts
-    the same event ids meanwhile (were it to happen, the unique event id refuses the batch whole)."""
-    if connection.vendor != "postgresql":
-        QualityReport.objects.bulk_create([QualityReport(**row) for row in rows], ignore_conflicts=True)
-        return
-    columns = list(rows[0])
-    table = connection.ops.quote_name(QualityReport._meta.db_table)
-    names = ", ".join(connection.ops.quote_name(column) for column in columns)
-    sql = f"COPY {table} ({names}) FROM STDIN"
-    started = time.monotonic()
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(tuple(row.values()))
-    if connection.queries_logged:  # counted like any statement (query-count tests, the debug toolbar)
-        connection.queries_log.append(
-            {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
-        )
 
 
 def _report_fold(session: ViewerSession, report: dict) -> None:

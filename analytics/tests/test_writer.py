@@ -119,7 +119,8 @@ def test_session_events_are_idempotent_and_out_of_order_heartbeats_do_not_go_bac
     services.session_seen(session_ids=[session_id])
     services.session_close(session_id=session_id)
     # The same events written again (a redelivered batch) change nothing.
-    events = [event for _id, event in event_buffer.read(consumer="x", count=10, claim_idle_seconds=60)]
+    entries = event_buffer.read(consumer="x", count=10, claim_idle_seconds=60)
+    events = [event for _id, entry_events in entries for event in entry_events]
     services._events_write(events)
     closed = ViewerSession.objects.get()
     services._events_write(events)
@@ -174,8 +175,9 @@ def test_the_writer_runs_a_constant_number_of_queries_per_batch(
     if connection.vendor != "postgresql":
         pytest.skip("SQLite splits bulk statements at its parameter limit")
     entries = _queue(stream, reports)
-    # Savepoint, insert sessions, lock sessions, stored event ids, COPY reports, update sessions, release.
-    with django_assert_num_queries(7):
+    # Savepoint, insert sessions, lock sessions, the batch table (if not there), COPY reports into it,
+    # insert the new ones and fold them into their sessions (one statement), empty the batch table, release.
+    with django_assert_num_queries(8):
         assert services.events_write_batch(limit=10_000) == entries
     assert QualityReport.objects.count() == reports
     assert ViewerSession.objects.filter(ended_at__isnull=False).count() == 1
@@ -208,3 +210,56 @@ def test_events_the_database_refuses_or_cannot_read_do_not_stall_the_buffer(
     assert event_buffer.backlog() == 0
     assert list(ViewerSession.objects.values_list("id", flat=True)) == [uuid.UUID(kept_session)]
     assert ViewerSession.objects.get().renditions == {"720p": 1.0}
+
+
+def _fold_case(stream, event_buffer) -> list[str]:
+    """Sessions with reports of every kind of field, heartbeats and a close, in two batches, each written
+    twice (redelivered)."""
+
+    def write_batch():
+        entries = event_buffer.read(consumer="fold-case", count=100, claim_idle_seconds=60)
+        events = [event for _id, entry_events in entries for event in entry_events]
+        services._events_write(events)
+        services._events_write(events)  # redelivered: changes nothing
+        event_buffer.ack([entry_id for entry_id, _events in entries])
+
+    first, second = _open(stream), _open(stream)
+    _report(stream, first, rendition="720p", startup_time_ms=1200, player_width=1280, player_height=720)
+    _report(stream, first, rendition="720p", rebuffer_count=2, rebuffer_ms=900, dropped_frames=3)
+    write_batch()
+    _report(stream, first, rendition="360p", watch_ms=2500, error="", player_width=640)
+    _report(stream, first, watch_ms=0, startup_time_ms=50, error="hls_fatal", exit_before_video_start=True)
+    _report(stream, first, rendition="720p", error="later_error", bitrate_kbps=2800, latency_ms=4000)
+    _report(stream, second, rendition="1080p", watch_ms=1234)
+    services.session_seen(session_ids=[first, second])
+    services.session_close(session_id=second)
+    write_batch()
+    return [first, second]
+
+
+def test_the_sql_fold_and_the_orm_fold_give_the_same_sessions(artist, event_buffer, no_inline_writes, monkeypatch):
+    """PostgreSQL folds a batch in one SQL statement, other databases through the ORM: the same totals."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the SQL fold is PostgreSQL's")
+    sql_sessions = _fold_case(stream_factory(artist=artist, status="live"), event_buffer)
+    monkeypatch.setattr(services, "_fold_sql", services._fold_python)
+    orm_sessions = _fold_case(stream_factory(artist=artist, status="live"), event_buffer)
+    fields = ["watch_seconds", "ended_at", *services.SESSION_FOLDED_FIELDS]
+    for sql_id, orm_id in zip(sql_sessions, orm_sessions, strict=True):
+        sql, orm = ViewerSession.objects.get(id=sql_id), ViewerSession.objects.get(id=orm_id)
+        for name in ("last_seen_at", "ended_at"):  # stamped when queued: compare relative to the start
+            for session in (sql, orm):
+                value = getattr(session, name)
+                setattr(session, name, value and round((value - session.started_at).total_seconds()))
+        assert {name: getattr(sql, name) for name in fields} == {name: getattr(orm, name) for name in fields}
+    first = ViewerSession.objects.get(id=sql_sessions[0])
+    assert first.watch_seconds == 5.5
+    assert first.renditions == {"720p": 3.0, "360p": 2.5}
+    assert (first.startup_time_ms, first.rebuffer_count, first.rebuffer_ms, first.dropped_frames) == (1200, 2, 900, 3)
+    assert (first.error, first.exit_before_video_start, first.player_width, first.player_height) == (
+        "hls_fatal",
+        True,
+        640,
+        720,
+    )
+    assert QualityReport.objects.count() == 12
