@@ -1,5 +1,6 @@
 """The ws/livestream/ consumer: frames {"event", "data"} translated to access checks and chat services."""
 
+import asyncio
 import collections
 import contextlib
 import hashlib
@@ -24,7 +25,7 @@ from livestream_site.realtime import TRANSPORT_ERRORS, frame_encode, hub_get
 from payments.selectors import stream_watch_access
 
 from . import inputs, services
-from .selectors import chat_settings_get, stream_is_exempt
+from .selectors import chat_ban_active, chat_settings_get, stream_is_exempt
 
 logger = logging.getLogger(__name__)
 
@@ -82,10 +83,22 @@ async def sessions_keep_alive(connections) -> None:
         await database_sync_to_async(analytics_services.session_seen)(session_ids=session_ids)
 
 
+def _watch_check(user, stream_id):
+    """The stream, if the user may be in its room: may watch it, and is not banned from it for good (a
+    timeout only silences; a ban without end keeps the user out of the room)."""
+    stream = stream_watch_access(user=user, stream_id=stream_id)
+    exempt = stream_is_exempt(user=user, stream=stream)
+    if user.is_authenticated and not exempt:
+        ban = chat_ban_active(stream=stream, user=user)
+        if ban is not None and ban.expires_at is None:
+            raise ApplicationError("You are banned from this stream.", code="banned")
+    return stream, exempt
+
+
 @database_sync_to_async
 def _join_check(user, stream_id):
-    stream = stream_watch_access(user=user, stream_id=stream_id)
-    return stream, stream_is_exempt(user=user, stream=stream), chat_settings_get(stream=stream).slow_mode_seconds
+    stream, exempt = _watch_check(user, stream_id)
+    return stream, exempt, chat_settings_get(stream=stream).slow_mode_seconds
 
 
 class LiveStreamConsumer(AsyncWebsocketConsumer):
@@ -103,6 +116,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         self.events: collections.deque = collections.deque()
         self.sessions: dict[str, str] = {}  # stream id -> the viewer session of this connection
         self.quality_advice: dict[str, dict | None] = {}  # stream id -> the advice in force (analytics.advice)
+        self.rechecks: dict[str, asyncio.Task] = {}  # stream id -> an access check after a revoke (room_control)
         headers = viewer_clients.scope_headers(self.scope)
         self.address = viewer_clients.client_address(headers=headers, peer=(self.scope.get("client") or [None])[0])
         if not self.user.is_authenticated and not _anonymous_connection_take(self.address):
@@ -117,6 +131,8 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         logger.debug("websocket %s connected (%s)", self.connection_id, self.scope.get("auth_method"))
 
     async def disconnect(self, code):
+        for task in list(getattr(self, "rechecks", {}).values()):
+            task.cancel()
         if getattr(self, "anonymous_slot", False):
             self.anonymous_slot = False
             _anonymous_connection_release(self.address)
@@ -255,8 +271,13 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         return session_id
 
     async def _leave(self, stream_id: str) -> None:
+        # Taken out of `joined` before the first await: a leave running meanwhile (an access re-check,
+        # the socket closing) finds nothing left to do.
+        joined = self.joined.pop(stream_id, None)
+        if joined is None:
+            return
         await self._session_close(stream_id)
-        hub, member = self.joined.pop(stream_id)
+        hub, member = joined
         await self._rooms_leave(hub, stream_id, member, in_room=True)
 
     async def _rooms_leave(self, hub, stream_id: str, member: str | None, *, in_room: bool) -> None:
@@ -271,6 +292,42 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             await hub.room_leave(stream_staff_room(stream_id), self)
         if in_room:
             await hub.room_leave(stream_id, self)
+
+    # Room control (from the hub) ------------------------------------------------------------------
+    def room_control(self, stream_id: str, control: dict) -> None:
+        """A control message of a room this connection is in. "revoke": the users named (None: every
+        viewer) may have lost access (refund, ban, cancellation); a viewer concerned checks again and
+        leaves the room if access is gone. Decided at once; the check runs in a task of its own."""
+        if control.get("kind") != "revoke" or stream_id in self.rechecks:
+            return
+        joined = self.joined.get(stream_id)
+        if joined is None or joined[1] is None:  # not a viewer here (the artist and staff keep access)
+            return
+        user_ids = control.get("userIds")
+        if user_ids is not None and (not self.user.is_authenticated or self.user.id not in user_ids):
+            return
+        task = asyncio.get_running_loop().create_task(self._access_recheck(stream_id))
+        self.rechecks[stream_id] = task
+        task.add_done_callback(lambda _task: self.rechecks.pop(stream_id, None))
+
+    async def _access_recheck(self, stream_id: str) -> None:
+        try:
+            await database_sync_to_async(_watch_check)(self.user, stream_id)
+            return  # still allowed (another ticket, a ban already lifted)
+        except ApplicationError as error:
+            refusal = error
+        except Exception:
+            logger.exception("websocket %s: the access check of %s failed", self.connection_id, stream_id)
+            return
+        if stream_id not in self.joined:
+            return
+        await self._leave(stream_id)
+        logger.info("websocket %s: removed from %s (%s)", self.connection_id, stream_id, refusal.code)
+        with contextlib.suppress(Exception):  # the socket may be closing meanwhile
+            await self.send_error(
+                refusal.code, f"You can no longer watch this stream: {refusal.message}", None, streamId=stream_id
+            )
+            await self.send_event("leftStream", {"streamId": stream_id, "reason": refusal.code})
 
     # Client events --------------------------------------------------------------------------------
     async def join_stream(self, data: dict) -> None:

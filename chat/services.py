@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from livestream_site import metrics
 from livestream_site.errors import ApplicationError, Forbidden, NotFound
-from livestream_site.events import stream_event_send_on_commit
+from livestream_site.events import stream_access_revoke_on_commit, stream_event_send_on_commit
 from livestream_site.realtime import rate_limit_hit, slow_mode_hit
 from payments.selectors import stream_watch_access
 from streams.models import LiveStream
@@ -184,6 +184,8 @@ def chat_ban_create(
         defaults={"created_by": by_user, "reason": reason, "expires_at": expires_at},
     )
     transaction.on_commit(metrics.MODERATION_ACTIONS.labels("timeout" if expires_at else "ban").inc)
+    if expires_at is None:  # a ban without end keeps the user out of the room: open connections leave it
+        stream_access_revoke_on_commit(stream_id=stream.id, user_ids=[target.id], reason="banned")
     logger.info("user %s banned from chat of %s until %s by %s", target.id, stream.id, expires_at, by_user.id)
     return ban
 

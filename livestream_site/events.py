@@ -38,6 +38,24 @@ def stream_event_send_on_commit(*, stream_id, event: str, data: dict, sent=None)
     transaction.on_commit(send)
 
 
+def stream_access_revoke_on_commit(*, stream_id, user_ids: list[int] | None, reason: str) -> None:
+    """Once committed, tell every process that these users (None: every viewer) may have lost access to
+    the stream: their connections check their access again and leave the room if it is gone (audit F7).
+
+    A control message on the room's own fan-out, so it reaches each process after the frames sent before
+    it; the connections concerned re-check in the database, so a user who still has access stays.
+    """
+    data = {"userIds": None if user_ids is None else [int(user_id) for user_id in user_ids], "reason": reason}
+
+    def send() -> None:
+        try:
+            realtime.room_publish(stream_id, realtime.control_encode("revoke", data))
+        except Exception as exc:  # Redis down: a viewer left in the room loses it at the next join check
+            logger.warning("could not revoke access to stream %s: %r", stream_id, exc)
+
+    transaction.on_commit(send)
+
+
 def stream_staff_room(stream_id) -> str:
     """The room of a stream's managers (its artist and staff): the consumer joins exempt users to it."""
     return f"{stream_id}:staff"

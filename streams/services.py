@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from accounts.models import User
 from livestream_site.errors import ApplicationError, Conflict, Forbidden
-from livestream_site.events import stream_event_send_on_commit
+from livestream_site.events import stream_access_revoke_on_commit, stream_event_send_on_commit
 
 from .models import DEFAULT_STREAM_SETTINGS, LiveStream, stream_key_generate
 from .selectors import stream_get, stream_public_data
@@ -172,6 +172,8 @@ def _transition(*, stream_id, action: str) -> LiveStream:
         _stream_updated_event(stream)
         if target == S.CANCELLED:
             _stream_cancelled_send_on_commit(stream_id=stream.id)
+            # Nobody but the artist and staff may watch a cancelled stream: its viewers leave the room.
+            stream_access_revoke_on_commit(stream_id=stream.id, user_ids=None, reason="cancelled")
         elif target == S.ENDED:
             _stream_ended_send_on_commit(stream_id=stream.id)
     return stream

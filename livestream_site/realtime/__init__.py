@@ -18,15 +18,17 @@ from django.conf import settings
 from .hub import Hub, RoomUnavailable, heartbeat_hook_set, hub_for, viewer_peak_hook_set
 from .local_transport import LocalTransport
 from .redis_transport import RedisTransport
-from .transport import Transport, frame_encode, now_ms
+from .transport import CONTROL_PREFIX, Transport, control_encode, frame_encode, now_ms
 
 __all__ = [
+    "CONTROL_PREFIX",
     "Hub",
     "LocalTransport",
     "RedisTransport",
     "RoomUnavailable",
     "TRANSPORT_ERRORS",
     "Transport",
+    "control_encode",
     "frame_encode",
     "heartbeat_hook_set",
     "hub_get",

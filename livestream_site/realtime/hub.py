@@ -1,13 +1,14 @@
 """One hub per event loop: its local rooms, the reader of their frames, viewer heartbeats, coalesced counts."""
 
 import asyncio
+import json
 import logging
 from collections.abc import Awaitable, Callable
 
 from channels.db import database_sync_to_async
 from django.conf import settings
 
-from .transport import Transport, frame_encode
+from .transport import CONTROL_PREFIX, Transport, frame_encode
 
 logger = logging.getLogger(__name__)
 
@@ -141,12 +142,32 @@ class Hub:
         connections = self.rooms.get(stream_id)
         if not connections:
             return
+        if text.startswith(CONTROL_PREFIX):
+            self._control(stream_id, text, connections)
+            return
         message = {"type": "websocket.send", "text": text}
         for connection in list(connections):
             try:
                 await connection.server_send(message)
             except Exception:  # a closing socket must not stop the others' delivery
                 logger.debug("could not deliver to a connection of %s", stream_id, exc_info=True)
+
+    def _control(self, stream_id: str, text: str, connections: set) -> None:
+        """Hand a control message to each connection of the room that takes them: `room_control(stream_id,
+        control)` decides at once whether it is concerned (and starts its own task if it must wait)."""
+        try:
+            control = json.loads(text[len(CONTROL_PREFIX) :])
+        except ValueError:
+            logger.warning("room %s: unreadable control message dropped", stream_id)
+            return
+        for connection in list(connections):
+            handler = getattr(connection, "room_control", None)
+            if handler is None:
+                continue
+            try:
+                handler(stream_id, control)
+            except Exception:
+                logger.exception("room %s: a connection failed on a %r control", stream_id, control.get("kind"))
 
     def _start(self) -> None:
         if self.tasks:

@@ -21,6 +21,17 @@ def frame_encode(event: str, data: dict) -> str:
     return json.dumps({"event": event, "data": data}, separators=(",", ":"), default=str)
 
 
+# A room message for the connections themselves, never sent to a client: it travels the room's fan-out
+# like a frame (so it reaches every process in order with the frames), and a hub hands it to each
+# connection's `room_control` instead of writing it. A frame is a JSON object, so it never starts so.
+CONTROL_PREFIX = "!"
+
+
+def control_encode(kind: str, data: dict) -> str:
+    """A room control message: {"kind", ...data} for the room's connections (see CONTROL_PREFIX)."""
+    return CONTROL_PREFIX + json.dumps({"kind": kind, **data}, separators=(",", ":"), default=str)
+
+
 class Transport(abc.ABC):
     """What the stream rooms share between connections: frames, the viewer registry, count slots, rate limits.
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from livestream_site import metrics
 from livestream_site.errors import ApplicationError, Conflict, Forbidden
+from livestream_site.events import stream_access_revoke_on_commit
 
 from .. import gateway
 from ..gateway import DEV_INTENT_PREFIX
@@ -33,6 +34,9 @@ def refund_record(*, payment: LiveStreamPayment, cumulative: Decimal, refund_ids
         payment.refunded_at = now
     # When the refund arrives before `succeeded`, paid_at stays empty: `succeeded` sets it when it comes.
     if payment.refunded_amount >= payment.amount:
+        if payment.status != P.REFUNDED:
+            # The ticket no longer admits: the viewer's open connections leave the room (audit F7).
+            stream_access_revoke_on_commit(stream_id=payment.stream_id, user_ids=[payment.user_id], reason="refunded")
         payment.status = P.REFUNDED
     elif payment.status == P.PAID:
         payment.status = P.PARTIALLY_REFUNDED
