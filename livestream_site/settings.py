@@ -120,6 +120,14 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A task taken by a worker that dies (acks late) goes back to the queue after this long with the Redis
+# broker: longer than the longest task (recording finalization), or a running task would run twice.
+# The workers look for such tasks every CELERY_UNACKED_RESTORE_SECONDS (kombu's default is every 100 s).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT_SECONDS", default=3600),
+    "unacked_restore_interval": env.int("CELERY_UNACKED_RESTORE_SECONDS", default=10),
+    "unacked_restore_throttle": 1,
+}
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=600)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=900)
 # Every periodic task of the platform, declared here and nowhere else (run by the worker's beat, `-B`).
@@ -354,7 +362,11 @@ MEDIA_CALLBACK_ALLOWED_IPS = env.list("MEDIA_CALLBACK_ALLOWED_IPS", default=["12
 MEDIA_SIGNING_SECRET = env(
     "MEDIA_SIGNING_SECRET", default=_derived(f"media-signing:{SECRET_KEY}".encode()).hexdigest()[:40]
 )
-PLAYBACK_TOKEN_TTL_SECONDS = env.int("PLAYBACK_TOKEN_TTL_SECONDS", default=3600)
+# Live playback URLs are bound to the viewer and short-lived (the watch page renews them halfway), so a
+# viewer who loses access (refund, cancellation) loses the video within this time (audit F7).
+PLAYBACK_TOKEN_TTL_SECONDS = env.int("PLAYBACK_TOKEN_TTL_SECONDS", default=300)
+# Replay (recording) URLs: a progressive MP4 is fetched in ranges for as long as it plays.
+RECORDING_URL_TTL_SECONDS = env.int("RECORDING_URL_TTL_SECONDS", default=4 * 3600)
 STREAM_RECONNECT_WINDOW_SECONDS = env.float("STREAM_RECONNECT_WINDOW_SECONDS", default=30)
 STREAM_PUBLISH_OPENS_SECONDS = env.int("STREAM_PUBLISH_OPENS_SECONDS", default=3600)
 HLS_SEGMENT_SECONDS = env.float("HLS_SEGMENT_SECONDS", default=2.0)
@@ -369,6 +381,10 @@ MEDIA_NGINX = env("MEDIA_NGINX", default="nginx")
 MEDIA_RTMP_MODULE = env("MEDIA_RTMP_MODULE", default="/usr/lib/nginx/modules/ngx_rtmp_module.so")
 MEDIA_HEALTH_PROBE_SECONDS = env.int("MEDIA_HEALTH_PROBE_SECONDS", default=8)
 MEDIA_KEEP_RECORDING_SOURCES = env.bool("MEDIA_KEEP_RECORDING_SOURCES", default=False)
+# How long one finalization of a recording holds its lock: above the task's time limit (2,000 s), so a
+# running finalization never loses it, and below CELERY_VISIBILITY_TIMEOUT_SECONDS, so the task of a
+# worker that died is redelivered after the lock lapsed.
+RECORDING_FINALIZE_LOCK_SECONDS = env.int("RECORDING_FINALIZE_LOCK_SECONDS", default=2100)
 
 # --- Analytics: the watch page's beacons and viewers on other players (analytics/hls_log.py) ----
 # How often the watch page's player reports (reportQuality), in seconds.

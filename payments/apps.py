@@ -21,3 +21,9 @@ class PaymentsConfig(AppConfig):
             receivers.stream_delete_refuse_with_tickets, dispatch_uid="payments.stream_delete_refuse_with_tickets"
         )
         payment_unseated.connect(receivers.payment_unseated_refund, dispatch_uid="payments.payment_unseated_refund")
+        # The media plane checks a playback token's viewer again with the one access check.
+        from streams.media.selectors import playback_access_hook_set
+
+        from .selectors import stream_user_may_watch
+
+        playback_access_hook_set(stream_user_may_watch)

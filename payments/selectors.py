@@ -5,6 +5,8 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, F, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -67,6 +69,12 @@ def stream_viewer_access(*, user, stream: LiveStream) -> Access:
     if stream.status != LiveStream.Status.ENDED and stream_is_sold_out(stream=stream):
         return Access(False, "sold_out")
     return Access(False, "no_ticket")
+
+
+def stream_user_may_watch(*, stream: LiveStream, user_id: int | None) -> bool:
+    """stream_viewer_access for a user known by id (None: anonymous): the media plane's playback re-check."""
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first() if user_id is not None else None
+    return stream_viewer_access(user=user or AnonymousUser(), stream=stream).has_access
 
 
 def stream_watch_access(*, user, stream_id) -> LiveStream:

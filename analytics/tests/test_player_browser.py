@@ -2,7 +2,9 @@
 daphne: its beacons go out (reportQuality over the WebSocket, a sendBeacon POST when the page goes
 away, CMCD on its segment requests), and the server's qualityAdvice caps hls.js."""
 
+import concurrent.futures
 import json
+import re
 import socket
 import threading
 import time
@@ -11,10 +13,13 @@ from datetime import timedelta
 from urllib.parse import parse_qs, urlparse
 
 import pytest
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 from django.utils import timezone
 
 from analytics.hls_log import cmcd_parse
 from chat import inputs
+from chat import services as chat_services
 from livestream_site.errors import ApplicationError
 from livestream_site.testing.browser import chromium
 from livestream_site.testing.processes import daphne_server, free_port
@@ -25,6 +30,8 @@ from streams.tests.factories import stream_factory
 pytestmark = [pytest.mark.browser, pytest.mark.media, needs_media, pytest.mark.django_db(transaction=True)]
 
 REPORT_SECONDS = 2
+# Playback URLs live this long on these servers: the page must renew them without a stall (audit F7).
+TOKEN_TTL_SECONDS = 6
 
 
 def _takes_the_report_contract() -> bool:
@@ -63,7 +70,11 @@ def stage(settings, tmp_path, artist):
                 "HLS_LADDER",
             )
         }
-        env.update(ANALYTICS_REPORT_SECONDS=str(REPORT_SECONDS), CELERY_TASK_ALWAYS_EAGER="true")
+        env.update(
+            ANALYTICS_REPORT_SECONDS=str(REPORT_SECONDS),
+            CELERY_TASK_ALWAYS_EAGER="true",
+            PLAYBACK_TOKEN_TTL_SECONDS=str(TOKEN_TTL_SECONDS),
+        )
         with daphne_server(env=env, port=port) as daphne:
             proxy = TeeProxy(daphne.port)
             stream = stream_factory(artist=artist, scheduled_start_time=timezone.now() + timedelta(minutes=1))
@@ -79,6 +90,25 @@ def stage(settings, tmp_path, artist):
                 encoder.kill()
                 encoder.wait()
                 proxy.close()
+
+
+def _in_thread(function, *args, **kwargs):
+    """Run database work from inside Playwright's sync API (which runs an event loop in this thread)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(function, *args, **kwargs).result()
+
+
+def _session_key(user) -> str:
+    return _in_thread(_session_key_make, user)
+
+
+def _session_key_make(user) -> str:
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.save()
+    return session.session_key
 
 
 class TeeProxy:
@@ -143,8 +173,12 @@ class TeeProxy:
 class Watch:
     """A watch page in Chromium, with every WebSocket frame it sends and every request it makes."""
 
-    def __init__(self, browser, url: str):
+    def __init__(self, browser, url: str, *, user=None):
         self.page = browser.new_page()
+        if user is not None:  # signed in: the session cookie of a session made here
+            host = urlparse(url).hostname
+            cookie = {"name": "sessionid", "value": _session_key(user), "domain": host, "path": "/"}
+            self.page.context.add_cookies([cookie])
         self.sent: list[dict] = []
         self.received: list[dict] = []
         self.requests: list = []
@@ -301,3 +335,36 @@ def test_quality_advice_caps_the_player_until_it_lifts_and_the_viewer_can_overri
             message="the advice to lift",
         )
         watch.page.wait_for_function("Livestage.player.hls().autoLevelCapping === -1", timeout=5_000)
+
+
+def test_playback_outlives_its_short_lived_urls_and_stops_when_access_is_lost(stage, viewer, artist):
+    """The page renews its signed URLs halfway through their life, so playback runs on for many lifetimes;
+    a ban without end takes the viewer out of the room, and the page stops the video and says why."""
+    proxy, stream, _ = stage
+    signed = re.compile(r"/hls/([^/]+)/(\d+)/")
+    with chromium() as browser:
+        watch = Watch(browser, f"{proxy.url}/streams/{stream.id}/", user=viewer)
+        watch.page.wait_for_function("document.getElementById('video').currentTime > 1", timeout=40_000)
+        started = watch.evaluate("document.getElementById('video').currentTime")
+        watch.page.wait_for_function(
+            f"document.getElementById('video').currentTime > {started + TOKEN_TTL_SECONDS * 2.5}",
+            timeout=TOKEN_TTL_SECONDS * 6 * 1000,
+        )
+        # Played on past several expiries, never stalled on one: every media request was answered, and
+        # the segments went out under at least three signatures.
+        assert watch.evaluate("document.getElementById('video-message').hidden")
+        media = [r for r in watch.requests if signed.search(r.url)]
+        refused = [(r.url, r.response().status) for r in media if r.response() and r.response().status >= 400]
+        assert not refused, refused
+        assert len({signed.search(r.url)[2] for r in media if ".ts" in r.url}) >= 3
+
+        _in_thread(chat_services.chat_ban_create, stream_id=stream.id, user_id=viewer.id, by_user=artist)
+        left = watch.until(
+            lambda: next((f["data"] for f in watch.received if f.get("event") == "leftStream"), None),
+            timeout=10,
+            message="leftStream",
+        )
+        assert left["reason"] == "banned"
+        watch.page.wait_for_function("!document.getElementById('video-message').hidden", timeout=5_000)
+        assert "no longer" in watch.evaluate("document.getElementById('video-message').textContent")
+        assert watch.evaluate("Livestage.player.hls() === null")

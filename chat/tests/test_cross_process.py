@@ -14,6 +14,8 @@ from streams.tests.factories import stream_factory
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
+VIEWER_TTL_SECONDS = 2
+
 
 @pytest.fixture
 def daphnes():
@@ -22,7 +24,7 @@ def daphnes():
     env = {
         "REDIS_URL": settings.REDIS_URL,
         "VIEWER_COUNT_INTERVAL_SECONDS": "0.2",
-        "VIEWER_TTL_SECONDS": "2",
+        "VIEWER_TTL_SECONDS": str(VIEWER_TTL_SECONDS),
         "VIEWER_HEARTBEAT_SECONDS": "0.5",
         "LOG_LEVEL": "warning",
     }
@@ -72,3 +74,49 @@ def test_a_viewer_on_one_process_hears_a_message_sent_on_the_other(daphnes, arti
     asyncio.run(scenario())
     stream.refresh_from_db()
     assert stream.peak_viewers == 2
+
+
+def test_viewers_of_a_killed_process_reconnect_to_the_other_and_count_once(daphnes, artist):
+    """A web process dies under its viewers: they reconnect to the other process and join again at once.
+    Until the dead connection's entry expires the user has two connections in the registry, one of them
+    dead: still one viewer. After the TTL the count is still right, and chat reaches them."""
+    processes, ports = daphnes
+    stream = stream_factory(artist=artist, status="live")
+    staying, moving = UserFactory(), UserFactory()
+    tokens = {user.id: token_for(user) for user in (staying, moving, artist)}
+    join = json.dumps({"event": "joinStream", "data": {"streamId": str(stream.id)}})
+
+    def url(port, user):
+        return f"ws://127.0.0.1:{port}/ws/livestream/?token={tokens[user.id]}"
+
+    async def scenario():
+        async with (
+            websockets.connect(url(ports[0], staying)) as first,
+            websockets.connect(url(ports[0], artist)) as host,
+        ):
+            await first.send(join)
+            await _next(first, "joinedStream")
+            await host.send(join)
+            await _next(host, "joinedStream")
+            doomed = await websockets.connect(url(ports[1], moving))
+            await doomed.send(join)
+            assert (await _next(doomed, "joinedStream"))["viewerCount"] == 2
+
+            processes[1].kill()  # no goodbye: its socket just drops
+            with pytest.raises(websockets.ConnectionClosed):
+                await asyncio.wait_for(doomed.recv(), 10)
+            async with websockets.connect(url(ports[0], moving)) as back:
+                await back.send(join)
+                assert (await _next(back, "joinedStream"))["viewerCount"] == 2  # the same user: once
+                # The dead connection's entry expires (TTL 2 s); the user stays counted through the new one.
+                await asyncio.sleep(VIEWER_TTL_SECONDS + 1.5)
+                await host.send(
+                    json.dumps(
+                        {"event": "sendChatMessage", "data": {"streamId": str(stream.id), "message": "welcome back"}}
+                    )
+                )
+                assert (await _next(back, "newChatMessage"))["message"] == "welcome back"
+                await back.send(json.dumps({"event": "joinStream", "data": {"streamId": str(stream.id)}}))
+                assert (await _next(back, "joinedStream"))["viewerCount"] == 2
+
+    asyncio.run(scenario())

@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from contextlib import contextmanager
@@ -128,3 +129,61 @@ def redis_server(directory: Path):
         yield server
     finally:
         server.kill()
+
+
+class CeleryWorker:
+    """A Celery worker process (its own session: kill() takes its pool children with it, as a crash of
+    the machine or an OOM kill of the whole worker would)."""
+
+    def __init__(self, env: dict):
+        self.env = {
+            **os.environ,
+            "DATABASE_URL": test_database_url(),
+            "DJANGO_DEBUG": "true",
+            **TEST_PROCESS_ENV,
+            "CELERY_TASK_ALWAYS_EAGER": "false",
+            **env,
+        }
+        self.process: subprocess.Popen | None = None
+        self.output: list[str] = []
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "celery", "-A", "livestream_site", "worker", "--concurrency", "1"]
+        command += ["--loglevel", "info", "--without-gossip", "--without-mingle", "--without-heartbeat"]
+        self.process = subprocess.Popen(
+            command,
+            cwd=BASE_DIR,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
+        ready = threading.Event()
+
+        def read() -> None:
+            for line in self.process.stdout:
+                self.output.append(line)
+                if " ready." in line:
+                    ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not ready.wait(30):
+            self.kill()
+            raise RuntimeError("celery worker did not start:\n" + "".join(self.output[-40:]))
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+@contextmanager
+def celery_worker(env: dict):
+    """Yield a started CeleryWorker with `env` (its broker: env's REDIS_URL); kill it afterwards."""
+    worker = CeleryWorker(env)
+    worker.start()
+    try:
+        yield worker
+    finally:
+        worker.kill()

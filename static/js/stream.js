@@ -54,6 +54,58 @@
     await sessionReady;
     beacons.ensureSession();
     attach(result.data.url);
+    refreshLater(result.data.expiresAt);
+  }
+
+  // Playback URLs are signed for a few minutes (PLAYBACK_TOKEN_TTL_SECONDS). Halfway there the page asks
+  // /playback again, which checks access again (a refunded viewer stops here), reads the fresh
+  // signatures from the new master playlist, and every later playlist and segment request of hls.js
+  // goes out with them (xhrSetup), so playback never stalls on an expired URL.
+  const SIGNED = /\/hls\/[^/]+\/\d+(\/[^/]+\/[^/]+\/)/; // /hls/<token>/<expires>/<stream>/<rendition>/
+  const freshPrefix = {}; // "/<stream>/<rendition>/" -> "/hls/<token>/<expires>"
+  let refreshTimer = null;
+
+  function freshUrl(url) {
+    const match = SIGNED.exec(url);
+    const prefix = match && freshPrefix[match[1]];
+    return prefix ? url.replace(match[0], prefix + match[1]) : url;
+  }
+
+  function refreshLater(expiresAt, delayMs) {
+    clearTimeout(refreshTimer);
+    const half = (new Date(expiresAt).getTime() - Date.now()) / 2;
+    refreshTimer = setTimeout(refreshPlayback, delayMs || Math.max(2000, half));
+  }
+
+  async function refreshPlayback() {
+    if (!hls || page.status !== "live") return;
+    const result = await api("GET", `/api/livestreams/${page.streamId}/playback`);
+    if (result.status === 402 || result.status === 403) return accessEnded(result.data.error);
+    if (!result.ok) return refreshLater(null, 15000);
+    try {
+      const master = await fetch(result.data.url, { credentials: "same-origin" });
+      if (!master.ok) return refreshLater(null, 15000);
+      for (const line of (await master.text()).split("\n")) {
+        const match = SIGNED.exec(line);
+        if (match) freshPrefix[match[1]] = match[0].slice(0, match[0].length - match[1].length);
+      }
+    } catch (_) {
+      return refreshLater(null, 15000);
+    }
+    refreshLater(result.data.expiresAt);
+  }
+
+  function accessEnded(error) {
+    clearTimeout(refreshTimer);
+    clearTimeout(retryPlayback);
+    if (hls) {
+      hls.destroy();
+      hls = null;
+      beacons.detachHls();
+    }
+    video.removeAttribute("src");
+    video.load();
+    showVideoMessage((error && error.message) || "You can no longer watch this stream.");
   }
 
   function attach(url) {
@@ -64,7 +116,14 @@
     if (window.Hls && Hls.isSupported()) {
       // CMCD (CTA-5004) puts the session id on every playlist and segment request, so the media
       // server's log and the beacons name the same viewer.
-      hls = new Hls({ lowLatencyMode: true, cmcd: { sessionId: beacons.sessionId, contentId: page.streamId } });
+      hls = new Hls({
+        lowLatencyMode: true,
+        cmcd: { sessionId: beacons.sessionId, contentId: page.streamId },
+        xhrSetup(xhr, url) {
+          const fresh = freshUrl(url);
+          if (fresh !== url) xhr.open("GET", fresh, true);
+        },
+      });
       beacons.attachHls(hls);
       hls.loadSource(url);
       hls.attachMedia(video);
@@ -243,6 +302,13 @@
       }
       if (data.title) $("title").textContent = data.title;
       if (changed || "qualityCap" in data) startPlayback();
+    },
+    leftStream(data) {
+      // Sent out of the room by the server: the ticket was refunded, a ban, a cancellation (the error
+      // before this frame says which); the video stops too.
+      if (!data.reason) return;
+      accessEnded({ message: "You can no longer watch this stream." });
+      $("chat-form").hidden = true;
     },
     error(data) {
       $("chat-error").textContent = data.message;

@@ -96,6 +96,10 @@ def _playback_expires_at():
     return timezone.now() + timedelta(seconds=settings.PLAYBACK_TOKEN_TTL_SECONDS)
 
 
+def _recording_expires_at():
+    return timezone.now() + timedelta(seconds=settings.RECORDING_URL_TTL_SECONDS)
+
+
 # The views keep no class docstrings: drf-spectacular would publish them as operation descriptions,
 # and the OpenAPI schema stays as it was when these were actions of LiveStreamViewSet.
 class StreamIngestView(APIView):
@@ -117,7 +121,10 @@ class StreamPlaybackView(APIView):
         if stream.status == LiveStream.Status.ENDED:
             raise Conflict("The stream has ended: watch its recordings.", code="stream_ended")
         expires_at = _playback_expires_at()
-        url = request.build_absolute_uri(get_backend().playback_url(stream=stream, expires_at=expires_at))
+        viewer_id = request.user.id if request.user.is_authenticated else None
+        url = request.build_absolute_uri(
+            get_backend().playback_url(stream=stream, expires_at=expires_at, viewer_id=viewer_id)
+        )
         return Response({"type": "hls", "url": url, "expires_at": expires_at})
 
 
@@ -163,5 +170,5 @@ class StreamRecordingsView(APIView):
         stream = stream_get(stream_id=pk)
         access = stream_viewer_access(user=request.user, stream=stream)
         recordings = list(stream_recordings(stream=stream))
-        context = {"with_urls": access.has_access, "expires_at": _playback_expires_at()}
+        context = {"with_urls": access.has_access, "expires_at": _recording_expires_at()}
         return Response(RecordingOutput(recordings, many=True, context=context).data)

@@ -1,5 +1,6 @@
 """Reads of the media plane that its API, the backends' routes and the ladder share."""
 
+from collections.abc import Callable
 from uuid import UUID
 
 from django.db.models import QuerySet
@@ -21,6 +22,26 @@ def ingest_max_height(*, stream_id: UUID | str) -> int:
     if stream is None:
         raise NotFound("No stream with that id.")
     return quality_max_height(stream.max_quality)
+
+
+# Called as hook(stream=..., user_id=...) -> bool: may this viewer (None: anonymous) watch the stream
+# now? The media plane stands below payments, which decides access and registers its check here.
+_playback_access_hook: Callable[..., bool] | None = None
+
+
+def playback_access_hook_set(hook: Callable[..., bool] | None) -> None:
+    """Register the one access check of playback: hook(stream=LiveStream, user_id=int | None) -> bool."""
+    global _playback_access_hook
+    _playback_access_hook = hook
+
+
+def playback_allowed(*, stream: LiveStream, user_id: int | None) -> bool:
+    """Whether the viewer a playback token was handed to may still watch (checked on every master playlist,
+    so a refunded viewer's URL stops working at once there, and their variant URLs at expiry)."""
+    hook = _playback_access_hook
+    if hook is None:  # no app decides access: only the lifecycle does
+        return stream.status != LiveStream.Status.CANCELLED
+    return hook(stream=stream, user_id=user_id)
 
 
 def stream_renditions_allowed(*, stream: LiveStream) -> list[Rendition]:

@@ -196,13 +196,19 @@ def _ffmpeg(*args: str) -> None:
         raise RecordingError(f"ffmpeg: {result.stderr.strip()[-500:]}")
 
 
-def recording_finalize(*, recording_id: UUID | str) -> LiveStreamRecording | None:
+class RecordingBusy(Exception):
+    """Another finalization of the recording holds its lock: try again later."""
+
+
+def recording_finalize(*, recording_id: UUID | str) -> LiveStreamRecording:
     """Join and remux the parts into a faststart MP4, probe it, thumbnail it, store it. Idempotent."""
-    # One finalization of a recording at a time (a redelivered or duplicate task waits its turn).
+    # One finalization of a recording at a time: a duplicate task is told to come back later (it must
+    # not be dropped: the holder may be a worker that died, whose lock lapses after
+    # RECORDING_FINALIZE_LOCK_SECONDS, longer than a finalization may run).
     lock = f"streams:recording-finalize:{recording_id}"
-    if not cache.add(lock, "1", timeout=settings.CELERY_TASK_TIME_LIMIT):
+    if not cache.add(lock, "1", timeout=settings.RECORDING_FINALIZE_LOCK_SECONDS):
         logger.info("recording %s: finalization already running", recording_id)
-        return None
+        raise RecordingBusy(recording_id)
     try:
         return _recording_finalize(recording_id=recording_id)
     finally:

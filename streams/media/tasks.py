@@ -9,6 +9,7 @@ from . import services as media_services
 logger = logging.getLogger(__name__)
 
 RECORDING_MAX_RETRIES = 3
+RECORDING_BUSY_RETRY_SECONDS = 30
 
 
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=50, time_limit=60)
@@ -32,6 +33,11 @@ def ingest_reconnect_window_expire(stream_id: str, generation: int) -> None:
 def recording_finalize(self, recording_id: str) -> None:
     try:
         media_services.recording_finalize(recording_id=recording_id)
+    except media_services.RecordingBusy:
+        if self.request.is_eager:
+            return  # in-process: the holder is running right here and will finish
+        # Not an attempt: come back once the holder finished (then READY, nothing to do) or its lock lapsed.
+        raise self.retry(countdown=RECORDING_BUSY_RETRY_SECONDS, max_retries=None) from None
     except Exception as exc:
         if self.request.retries >= RECORDING_MAX_RETRIES or self.request.is_eager:
             media_services.recording_fail(recording_id=recording_id, error=str(exc))

@@ -97,8 +97,9 @@ class StreamingBackend(ABC):
 
     # --- Playback -------------------------------------------------------------------------------
     @abstractmethod
-    def playback_url(self, *, stream, expires_at: datetime) -> str:
-        """A viewer's playback URL (absolute, or a path on the platform), valid until expires_at."""
+    def playback_url(self, *, stream, expires_at: datetime, viewer_id: int | None = None) -> str:
+        """A viewer's playback URL (absolute, or a path on the platform), valid until expires_at, for the
+        viewer `viewer_id` (None: anonymous) where the media system can bind it (see playback_allowed)."""
 
     @abstractmethod
     def output_remove(self, *, stream_id: UUID | str) -> None:

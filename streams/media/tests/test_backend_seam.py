@@ -44,7 +44,7 @@ class StandInBackend(StreamingBackend):
     def renditions(self, *, stream) -> list[Rendition]:
         return [Rendition(name="480p", height=480, width=854)]
 
-    def playback_url(self, *, stream, expires_at: datetime) -> str:
+    def playback_url(self, *, stream, expires_at: datetime, viewer_id=None) -> str:
         return f"https://play.standin.test/{stream.id}.m3u8?until={int(expires_at.timestamp())}"
 
     def output_remove(self, *, stream_id) -> None:

@@ -3,7 +3,7 @@ playlist), without a media server running: fast tests of what test_media.py runs
 
 import shutil
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -333,3 +333,35 @@ def test_rendered_config_passes_nginx_test(settings):
     assert "--low-latency" in text and settings.MEDIA_SIGNING_SECRET in text
     result = subprocess.run([*config.nginx_command(conf), "-t"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.django_db
+def test_a_playback_url_is_bound_to_its_viewer_and_stops_working_when_access_is_lost(
+    client_for, artist, viewer, settings
+):
+    """Audit F7: the master playlist checks the viewer the URL was handed to, on every fetch; a refund
+    ends it at once (the variant URLs then end with PLAYBACK_TOKEN_TTL_SECONDS, minutes by default)."""
+    assert settings.PLAYBACK_TOKEN_TTL_SECONDS <= 600
+    stream = stream_factory(artist=artist, scheduled_start_time=_soon(), is_pay_per_view=True, status="live")
+    hls = Path(settings.RUN_DIR) / "hls" / str(stream.id)
+    hls.mkdir(parents=True)
+    (hls / "master.m3u8").write_text(FFMPEG_MASTER)
+    payment = LiveStreamPayment.objects.create(
+        stream=stream, user=viewer, amount=Decimal("10"), currency="usd", status="paid"
+    )
+    playback = client_for(viewer).get(f"/api/livestreams/{stream.id}/playback").json()
+    path = playback["url"].split("testserver", 1)[1]
+    expires_in = datetime.fromisoformat(playback["expiresAt"].replace("Z", "+00:00")) - timezone.now()
+    assert expires_in.total_seconds() <= settings.PLAYBACK_TOKEN_TTL_SECONDS
+    assert client_for(None).get(path).status_code == 200  # the URL works wherever it is played...
+
+    LiveStreamPayment.objects.filter(pk=payment.pk).update(status="refunded")
+    refused = client_for(None).get(path)  # ...while its viewer may watch
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    # Nobody else's access revives it, and a token without a viewer is anonymous: no ticket, no playlist.
+    anonymous = master_token_make(stream_id=stream.id, expires=int(timezone.now().timestamp()) + 60)
+    assert client_for(None).get(f"/playback/{anonymous}/master.m3u8").status_code == 403
+    artist_token = master_token_make(
+        stream_id=stream.id, expires=int(timezone.now().timestamp()) + 60, viewer_id=artist.id
+    )
+    assert client_for(None).get(f"/playback/{artist_token}/master.m3u8").status_code == 200

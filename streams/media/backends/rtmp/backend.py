@@ -62,8 +62,8 @@ class RtmpBackend(StreamingBackend):
     def ingest_info(self, *, stream) -> dict:
         return {"url": settings.RTMP_INGEST_URL, "streamKey": stream.stream_key}
 
-    def playback_url(self, *, stream, expires_at: datetime) -> str:
-        token = master_token_make(stream_id=stream.id, expires=int(expires_at.timestamp()))
+    def playback_url(self, *, stream, expires_at: datetime, viewer_id: int | None = None) -> str:
+        token = master_token_make(stream_id=stream.id, expires=int(expires_at.timestamp()), viewer_id=viewer_id)
         return reverse("media-master-playlist", kwargs={"token": token})
 
     def renditions(self, *, stream) -> list[Rendition]:

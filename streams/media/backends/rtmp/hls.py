@@ -19,12 +19,14 @@ def secure_link_token(path: str, expires: int) -> str:
     return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
 
-def master_token_make(*, stream_id, expires: int) -> str:
-    return signing.dumps({"s": str(stream_id), "e": expires}, key=settings.MEDIA_SIGNING_SECRET, salt=MASTER_TOKEN_SALT)
+def master_token_make(*, stream_id, expires: int, viewer_id: int | None = None) -> str:
+    claims = {"s": str(stream_id), "e": expires, "v": viewer_id}
+    return signing.dumps(claims, key=settings.MEDIA_SIGNING_SECRET, salt=MASTER_TOKEN_SALT)
 
 
 def master_token_read(token: str) -> dict | None:
-    """{"s": stream id, "e": expires} of a genuine token (expired or not); None when forged."""
+    """{"s": stream id, "e": expires, "v": viewer user id or None} of a genuine token (expired or not);
+    None when forged."""
     try:
         return signing.loads(token, key=settings.MEDIA_SIGNING_SECRET, salt=MASTER_TOKEN_SALT)
     except signing.BadSignature:

@@ -108,8 +108,8 @@ def _playlist_error(status: int, code: str, message: str) -> JsonResponse:
 
 @require_GET
 def master_playlist(request, token: str):
-    """Only the renditions the stream allows now, each variant URL signed (the token is the access check,
-    made when the playback URL was handed out)."""
+    """Only the renditions the stream allows now, each variant URL signed. The token was handed out after
+    the access check to one viewer; their access is checked again on every fetch."""
     claims = master_token_read(token)
     if claims is None:
         return _playlist_error(403, "forbidden", "Invalid playback token.")
@@ -118,6 +118,9 @@ def master_playlist(request, token: str):
     stream = LiveStream.objects.filter(pk=claims["s"]).first()
     if stream is None or stream.status == LiveStream.Status.CANCELLED:
         return _playlist_error(404, "not_found", "No such stream.")
+    # The token names the viewer it was handed to: one who lost access since (a refund) is refused here.
+    if not media_selectors.playback_allowed(stream=stream, user_id=claims.get("v")):
+        return _playlist_error(403, "forbidden", "You can no longer watch this stream.")
     renditions = media_selectors.stream_renditions_allowed(stream=stream)
     if not renditions:
         return _playlist_error(404, "not_live", "The stream is not being broadcast right now.")
