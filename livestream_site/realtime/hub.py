@@ -141,8 +141,18 @@ class Hub:
         connections = self.rooms.get(stream_id)
         if not connections:
             return
-        message = {"type": "websocket.send", "text": text}
+        native = {"type": "websocket.send", "text": text}
+        # Other protocols (Socket.IO) name their encoding of a frame as the connection's
+        # `frame_format`; each encoding is made once per frame and room, never per viewer.
+        messages: dict = {}
         for connection in list(connections):
+            frame_format = getattr(connection, "frame_format", None)
+            if frame_format is None:
+                message = native
+            else:
+                message = messages.get(frame_format)
+                if message is None:
+                    message = messages[frame_format] = frame_format(text)
             try:
                 await connection.server_send(message)
             except Exception:  # a closing socket must not stop the others' delivery
