@@ -134,6 +134,8 @@ def socketio_server_make() -> socketio.AsyncServer:
 
     @server.on("disconnect", namespace=NAMESPACE)
     async def disconnect(sid, reason=None):
+        if server.manager.is_connected(sid, NAMESPACE):
+            return  # a client event named "disconnect": a real disconnect is under way before this is called
         viewer = viewers.pop(sid, None)
         if viewer is None:
             return
