@@ -241,16 +241,29 @@ def test_session_cookie_from_an_allowed_origin_only(server, node_socketio, artis
     assert handshake("https://evil.example") == (400, None)
 
 
-def test_a_session_without_an_allowed_origin_is_refused_with_a_reason(server, node_socketio):
+def test_a_session_without_an_allowed_origin_is_refused_with_a_reason(server, node_socketio, artist):
+    stream = stream_factory(artist=artist, status="live")
     fan = UserFactory()
     browser = DjangoClient()
     browser.force_login(fan)
     cookie = f"{settings.SESSION_COOKIE_NAME}={browser.cookies[settings.SESSION_COOKIE_NAME].value}"
-    node_socketio.connect(
-        "no-origin", f"{server.url}/livestream", transports=["websocket"], extraHeaders={"Cookie": cookie}
-    )
+    url = f"{server.url}/livestream"
+    node_socketio.connect("no-origin", url, transports=["websocket"], extraHeaders={"Cookie": cookie})
     refused = node_socketio.expect("no-origin", "connect_error")
     assert refused["data"]["code"] == "forbidden"
+    # A browser's same-origin long-polling request carries no Origin, but Sec-Fetch-Site: same-origin.
+    node_socketio.connect(
+        "same-origin",
+        url,
+        transports=["polling"],
+        extraHeaders={"Cookie": cookie, "Sec-Fetch-Site": "same-origin"},
+    )
+    node_socketio.expect("same-origin", "connect")
+    node_socketio.emit("same-origin", "joinStream", {"streamId": str(stream.id)})
+    node_socketio.event("same-origin", "joinedStream")
+    node_socketio.emit("same-origin", "sendChatMessage", {"streamId": str(stream.id), "message": "polled"}, ack="m")
+    assert "messageId" in node_socketio.ack("same-origin", "m")
+    assert node_socketio.event("same-origin", "newChatMessage")["user"]["id"] == fan.id
 
 
 def test_a_bad_token_is_refused_at_connect(server, node_socketio):
