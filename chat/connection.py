@@ -116,10 +116,20 @@ class ViewerConnection(abc.ABC):
         headers = viewer_clients.scope_headers(self.scope)
         return viewer_clients.client_address(headers=headers, peer=(self.scope.get("client") or [None])[0])
 
+    closed = False
+
     async def connection_close(self) -> None:
-        """Leave every stream this connection joined (its rooms, the viewer count, its viewer sessions)."""
+        """Leave every stream this connection joined (its rooms, the viewer count, its viewer sessions).
+
+        Safe to call again, and while an event is still being handled: a join that completes after the
+        connection closed is undone by calling this once more when its handler returns.
+        """
+        self.closed = True
         for stream_id in list(getattr(self, "joined", {})):
-            await self._leave(stream_id)
+            if stream_id in self.joined:
+                await self._leave(stream_id)
+        for stream_id in list(getattr(self, "sessions", {})):
+            await self._session_close(stream_id)
 
     # Frames ---------------------------------------------------------------------------------------
     @abc.abstractmethod
@@ -250,8 +260,8 @@ class ViewerConnection(abc.ABC):
         return session_id
 
     async def _leave(self, stream_id: str) -> None:
+        hub, member = self.joined.pop(stream_id)  # before any await: one leave per join
         await self._session_close(stream_id)
-        hub, member = self.joined.pop(stream_id)
         await self._rooms_leave(hub, stream_id, member, in_room=True)
 
     async def _rooms_leave(self, hub, stream_id: str, member: str | None, *, in_room: bool) -> None:
@@ -290,7 +300,7 @@ class ViewerConnection(abc.ABC):
             except BaseException:
                 # Not in the room (its subscription failed): never answer joinedStream, and undo the
                 # registration so the viewer is not counted (audit F3). A later join tries afresh.
-                del self.joined[stream_id]
+                self.joined.pop(stream_id, None)  # (a close meanwhile may have undone it already)
                 await self._rooms_leave(hub, stream_id, member, in_room=False)
                 raise
             if member is not None:  # the artist and staff watching are not the audience

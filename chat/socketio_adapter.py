@@ -10,6 +10,7 @@ room and frame and written to each socket's Engine.IO queue (never python-socket
 which makes one task and one encoding per recipient).
 """
 
+import asyncio
 import json
 import logging
 
@@ -93,6 +94,14 @@ class SocketIOViewer(ViewerConnection):
         return await self.event_receive(event, data)
 
 
+async def _viewer_close(viewer: SocketIOViewer, reason) -> None:
+    try:
+        await viewer.connection_close()
+    except Exception:
+        logger.exception("socket.io %s: leaving its streams failed", viewer.connection_id)
+    logger.debug("socket.io %s disconnected (%s)", viewer.connection_id, reason)
+
+
 def socketio_server_make() -> socketio.AsyncServer:
     """The Socket.IO server of namespace /livestream, for socketio.ASGIApp (livestream_site.asgi)."""
     server = socketio.AsyncServer(
@@ -107,6 +116,7 @@ def socketio_server_make() -> socketio.AsyncServer:
         max_http_buffer_size=ENGINEIO_MAX_PAYLOAD_BYTES,
     )
     viewers: dict[str, SocketIOViewer] = {}
+    closing: set[asyncio.Task] = set()  # the tasks of disconnected viewers leaving their streams
 
     @server.on("connect", namespace=NAMESPACE)
     async def connect(sid, environ, auth=None):
@@ -142,11 +152,13 @@ def socketio_server_make() -> socketio.AsyncServer:
         metrics.WEBSOCKETS.dec()
         if viewer.anonymous_slot:
             anonymous_connection_release(viewer.address)
-        try:
-            await viewer.connection_close()
-        except Exception:
-            logger.exception("socket.io %s: leaving its streams failed", viewer.connection_id)
-        logger.debug("socket.io %s disconnected (%s)", viewer.connection_id, reason)
+        viewer.closed = True
+        # Leaving (the database, Redis) runs in a task of its own: Engine.IO notices a client that stopped
+        # answering pings when a frame is written to it, that is inside the hub's delivery to the room,
+        # which must not wait for this socket's goodbye.
+        task = asyncio.get_running_loop().create_task(_viewer_close(viewer, reason))
+        closing.add(task)
+        task.add_done_callback(closing.discard)
 
     @server.on("*", namespace=NAMESPACE)
     async def client_event(event, sid, *args):
@@ -163,5 +175,8 @@ def socketio_server_make() -> socketio.AsyncServer:
         except Exception:  # nothing a client sends may leave it without an answer
             logger.exception("socket.io %s: %r failed", viewer.connection_id, event)
             return await viewer.send_error("bad_request", "The event could not be processed.", None)
+        finally:
+            if viewer.closed:  # it disconnected while this event (a join) was under way: undo what it did
+                await _viewer_close(viewer, "closed during an event")
 
     return server
