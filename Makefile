@@ -22,7 +22,7 @@ $(STAMP): requirements.txt | $(PY)
 
 venv: $(STAMP)
 
-# Front-end libraries (hls.js) come from npm at setup time.
+# Front-end libraries (hls.js; socket.io-client for the Socket.IO tests) come from npm at setup time.
 node_modules/.package-lock.json: package-lock.json package.json
 	npm ci --no-audit --no-fund --silent
 

@@ -6,10 +6,17 @@ Servers measured in the same run, each in its own process:
             (one subscription per stream per process, frame encoded once)
   raw-daphne  (optional) a raw ASGI broadcast app under daphne: what daphne's own write path costs
   tutorial  (optional) the Channels tutorial's design on the same daphne: one group_send per message
+  ours-socketio  (optional) the platform over Socket.IO (/socket.io/, namespace /livestream, WebSocket
+            transport): the same rooms and hub as `ours`, a Socket.IO packet encoded once per room
+  socketio-minimal  (optional) a minimal python-socketio broadcast server under daphne (no storage,
+            no Redis): enter_room on join, one sio.emit(room=...) per message
+Viewers of the Socket.IO servers speak Engine.IO 4 / Socket.IO 5 on the WebSocket transport, as
+socket.io-client does with transports: ['websocket'] (the load generator answers pings itself).
 
 Usage:
   REDIS_URL=redis://127.0.0.1:6379/1 .venv/bin/python benchmarks/chat_fanout.py \
       --viewers 1000 --rate 20 --seconds 10 [--servers baseline,ours,tutorial]
+  Socket.IO against the native protocol, in one run:  --servers ours,ours-socketio,socketio-minimal
 DATABASE_URL defaults to a fresh SQLite file in a temporary folder (migrated here).
 Messages are sent by `--senders` moderators (exempt from chat rate limits) at rate/senders each.
 """
@@ -122,11 +129,38 @@ def raw_application():
     return app
 
 
-def __getattr__(name):  # daphne imports benchmarks.chat_fanout:tutorial or :raw
+SOCKETIO_NAMESPACE = "/livestream"
+
+
+def socketio_minimal_application():
+    """A minimal python-socketio broadcast server: the room is python-socketio's, each message one emit."""
+    import socketio
+
+    server = socketio.AsyncServer(async_mode="asgi")
+    sequence = 0
+
+    @server.on("joinStream", namespace=SOCKETIO_NAMESPACE)
+    async def join(sid, data):
+        await server.enter_room(sid, "room", namespace=SOCKETIO_NAMESPACE)
+        await server.emit("joinedStream", data, to=sid, namespace=SOCKETIO_NAMESPACE)
+
+    @server.on("sendChatMessage", namespace=SOCKETIO_NAMESPACE)
+    async def chat(sid, data):
+        nonlocal sequence
+        sequence += 1
+        message = {"id": sequence, "message": data["message"]}
+        await server.emit("newChatMessage", message, room="room", namespace=SOCKETIO_NAMESPACE)
+
+    return socketio.ASGIApp(server)
+
+
+def __getattr__(name):  # daphne imports benchmarks.chat_fanout:tutorial, :raw or :socketio_minimal
     if name == "tutorial":
         return tutorial_application()
     if name == "raw":
         return raw_application()
+    if name == "socketio_minimal":
+        return socketio_minimal_application()
     raise AttributeError(name)
 
 
@@ -174,6 +208,56 @@ print(json.dumps({{"stream": str(stream.id), "senders": [token_for(u) for u in s
 
 
 # --- The client ---------------------------------------------------------------------------------
+class NativeProtocol:
+    """ws/livestream/ frames: {"event", "data"}."""
+
+    @staticmethod
+    async def connect(url: str, token: str | None):
+        import websockets
+
+        return await websockets.connect(url + (f"?token={token}" if token else ""), max_queue=None, ping_interval=None)
+
+    @staticmethod
+    def frame(event: str, data: dict) -> str:
+        return json.dumps({"event": event, "data": data})
+
+    @staticmethod
+    def event(text: str) -> tuple[str | None, dict | None]:
+        frame = json.loads(text)
+        return frame["event"], frame["data"]
+
+
+class SocketIOProtocol:
+    """Engine.IO 4 / Socket.IO 5 on the WebSocket transport, namespace /livestream: what socket.io-client
+    sends with transports: ['websocket'], written out so the load generator costs little per message."""
+
+    prefix = "42" + SOCKETIO_NAMESPACE + ","
+
+    @staticmethod
+    async def connect(url: str, token: str | None):
+        import websockets
+
+        websocket = await websockets.connect(url, max_queue=None, ping_interval=None)
+        opened = await websocket.recv()
+        assert opened.startswith("0{"), opened  # Engine.IO open
+        auth = json.dumps({"token": token}) if token else ""
+        await websocket.send("40" + SOCKETIO_NAMESPACE + "," + auth)  # Socket.IO connect, with auth
+        connected = await websocket.recv()
+        assert connected.startswith("40" + SOCKETIO_NAMESPACE + ","), connected
+        return websocket
+
+    @classmethod
+    def frame(cls, event: str, data: dict) -> str:
+        return cls.prefix + json.dumps([event, data])
+
+    @classmethod
+    def event(cls, text: str) -> tuple[str | None, dict | None]:
+        if not text.startswith(cls.prefix):
+            return None, None  # Engine.IO pings are answered by the caller
+        event, data = json.loads(text[len(cls.prefix) :])[:2]
+        return event, data
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (Linux /proc), to compare servers' cost per delivery."""
     try:
@@ -183,7 +267,7 @@ def process_cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args, server_cpu) -> dict:
+async def run_clients(protocol, url, token_for_viewer, token_for_sender, stream_id, args, server_cpu) -> dict:
     import websockets
 
     total_messages = int(args.rate * args.seconds)
@@ -194,22 +278,24 @@ async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args, serv
     done = asyncio.Event()
     expected = total_messages * args.viewers
     delivered = 0
-    join = json.dumps({"event": "joinStream", "data": {"streamId": stream_id}})
+    join = protocol.frame("joinStream", {"streamId": stream_id})
 
     async def viewer(index: int, ready: asyncio.Semaphore, joined: list):
         nonlocal delivered, out_of_order, last_delivery
         async with ready:
-            websocket = await websockets.connect(url_for_viewer(index), max_queue=None, ping_interval=None)
+            websocket = await protocol.connect(url, token_for_viewer(index))
             await websocket.send(join)
-            while json.loads(await websocket.recv())["event"] != "joinedStream":
+            while protocol.event(await websocket.recv())[0] != "joinedStream":
                 pass
         joined.append(websocket)
         last_id = -1
         try:
             async for text in websocket:
                 if '"newChatMessage"' not in text:
+                    if text == "2":  # an Engine.IO ping
+                        await websocket.send("3")
                     continue
-                data = json.loads(text)["data"]
+                data = protocol.event(text)[1]
                 _, sent = data["message"].split(" ")
                 now = time.perf_counter()
                 if index % 10 == 0:  # sample latencies from a tenth of the viewers
@@ -238,10 +324,7 @@ async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args, serv
             raise failed[0].exception()
     join_seconds = time.perf_counter() - join_started
 
-    senders = [
-        await websockets.connect(url_for_sender(index), max_queue=None, ping_interval=None)
-        for index in range(args.senders)
-    ]
+    senders = [await protocol.connect(url, token_for_sender(index)) for index in range(args.senders)]
     for websocket in senders:
         await websocket.send(join)
     await asyncio.sleep(1.5)  # let join storms' count updates settle
@@ -254,7 +337,7 @@ async def run_clients(url_for_viewer, url_for_sender, stream_id: str, args, serv
         if delay > 0:
             await asyncio.sleep(delay)
         data = {"streamId": stream_id, "message": f"{seq} {time.perf_counter():.6f}"}
-        await senders[seq % len(senders)].send(json.dumps({"event": "sendChatMessage", "data": data}))
+        await senders[seq % len(senders)].send(protocol.frame("sendChatMessage", data))
     send_seconds = time.perf_counter() - started
     try:
         await asyncio.wait_for(done.wait(), timeout=args.drain)
@@ -292,12 +375,14 @@ def measure(name: str, args, env: dict) -> dict:
     if name == "baseline":
         command = [sys.executable, __file__, "--serve-baseline", str(port)]
     else:
-        if name != "raw-daphne":
+        if name not in ("raw-daphne", "socketio-minimal"):
             setup = platform_prepare(env, args.senders)
         app = {
             "ours": "livestream_site.asgi:application",
+            "ours-socketio": "livestream_site.asgi:application",
             "tutorial": "benchmarks.chat_fanout:tutorial",
             "raw-daphne": "benchmarks.chat_fanout:raw",
+            "socketio-minimal": "benchmarks.chat_fanout:socketio_minimal",
         }[name]
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
         if os.environ.get("BENCH_PROFILE"):  # a cProfile dump of the server, to see where its time goes
@@ -305,16 +390,27 @@ def measure(name: str, args, env: dict) -> dict:
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for_port(port, server)
-        base = f"ws://127.0.0.1:{port}/ws/livestream/"
+        if name in ("ours-socketio", "socketio-minimal"):
+            protocol, url = SocketIOProtocol, f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        else:
+            protocol, url = NativeProtocol, f"ws://127.0.0.1:{port}/ws/livestream/"
 
-        def viewer_url(index):  # three signed-in viewers, the rest anonymous (like a public concert)
-            return base + (f"?token={setup['viewers'][index]}" if index < len(setup["viewers"]) else "")
+        def viewer_token(index):  # three signed-in viewers, the rest anonymous (like a public concert)
+            return setup["viewers"][index] if index < len(setup["viewers"]) else None
 
-        def sender_url(index):
-            return base + (f"?token={setup['senders'][index]}" if setup["senders"] else "")
+        def sender_token(index):
+            return setup["senders"][index] if setup["senders"] else None
 
         result = asyncio.run(
-            run_clients(viewer_url, sender_url, setup["stream"], args, lambda: process_cpu_seconds(server.pid))
+            run_clients(
+                protocol,
+                url,
+                viewer_token,
+                sender_token,
+                setup["stream"],
+                args,
+                lambda: process_cpu_seconds(server.pid),
+            )
         )
     finally:
         server.send_signal(signal.SIGTERM)
@@ -360,6 +456,17 @@ def main() -> None:
             ratio = result["deliveries_per_s"] / baseline["deliveries_per_s"] if baseline["deliveries_per_s"] else 0
             p99 = (result["p99_ms"] or 0) / (baseline["p99_ms"] or 1)
             print(f"{result['server']} / baseline: deliveries/s x{ratio:.2f}, p99 latency x{p99:.2f}")
+    # The Socket.IO goal is measured against the native protocol of the same platform in the same run.
+    native = next((r for r in results if r["server"] == "ours"), None)
+    if native and native["deliveries_per_s"]:
+        for result in results:
+            if result["server"] in ("ours-socketio", "socketio-minimal"):
+                ratio = result["deliveries_per_s"] / native["deliveries_per_s"]
+                cpu = (result["server_cpu_us_per_delivery"] or 0) / (native["server_cpu_us_per_delivery"] or 1)
+                print(
+                    f"{result['server']} / ours (native): deliveries/s x{ratio:.2f}, "
+                    f"server CPU per delivery x{cpu:.2f}, lost {result['lost_pct']}%"
+                )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ class ChatConfig(AppConfig):
         # The transport imports no app: the chat's rooms count the viewers, so chat tells it where peaks go.
         viewer_peak_hook_set(stream_peak_viewers_record)
 
-        from .consumers import sessions_keep_alive
+        from .connection import sessions_keep_alive
 
         # The rooms' heartbeat keeps the viewer sessions of this process's connections alive.
         heartbeat_hook_set(sessions_keep_alive)

@@ -1,13 +1,15 @@
-"""WebSocket authentication: the session cookie (from an allowed Origin only) or ?token=<API token>."""
+"""WebSocket and Socket.IO authentication: the session cookie (from an allowed Origin only) or an API token."""
 
 import logging
+from importlib import import_module
 from urllib.parse import parse_qs, urlparse
 
-from channels.auth import AuthMiddlewareStack
+from channels.auth import AuthMiddlewareStack, get_user
 from channels.db import database_sync_to_async
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.http.cookie import parse_cookie
 
 logger = logging.getLogger(__name__)
 
@@ -89,3 +91,54 @@ class _KeepServerSend:
 
 def LiveStreamAuthStack(app):
     return _KeepServerSend(AuthMiddlewareStack(_TokenOrSessionGuard(app)))
+
+
+class AuthRefused(Exception):
+    """A Socket.IO connection refused at connect: `code` and `message` are the connect_error's data."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.data = {"code": code, "message": message}
+
+
+def _scope_header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers") or []:
+        if key.lower() == name:
+            return value.decode("latin1")
+    return None
+
+
+async def _user_for_session_cookie(scope):
+    cookies = parse_cookie(_scope_header(scope, b"cookie") or "")
+    session_key = cookies.get(settings.SESSION_COOKIE_NAME)
+    if not session_key:
+        return AnonymousUser()
+    session = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    return await get_user({"session": session})
+
+
+async def socketio_user(scope, auth) -> tuple:
+    """The user of a Socket.IO connection and how it signed in: (user, "token" | "session" | "anonymous").
+
+    The same rule as the WebSocket's: an API token (`auth: {token}` or `?token=`) wins, and an unknown
+    one is refused; a session needs an allowed Origin. Browsers send no Origin on a same-origin
+    long-polling GET, so there `Sec-Fetch-Site: same-origin` (which a page cannot forge) stands for it.
+    Raises AuthRefused.
+    """
+    token = auth.get("token") if isinstance(auth, dict) else None
+    if token is None:
+        token = (parse_qs(scope.get("query_string", b"").decode("latin1")).get("token") or [None])[0]
+    if token is not None:
+        user = await _user_for_token(token) if isinstance(token, str) and token else None
+        if user is None:
+            raise AuthRefused("authentication_failed", "Unknown or inactive API token.")
+        return user, "token"
+    user = await _user_for_session_cookie(scope)
+    if not user.is_authenticated:
+        return AnonymousUser(), "anonymous"
+    origin = _scope_header(scope, b"origin")
+    same_origin = origin is None and _scope_header(scope, b"sec-fetch-site") == "same-origin"
+    if not (same_origin or origin_allowed(origin)):
+        logger.info("socket.io refused: session from origin %r", origin)
+        raise AuthRefused("forbidden", "A signed-in session connects only from an allowed Origin.")
+    return user, "session"

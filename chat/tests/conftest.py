@@ -10,6 +10,8 @@ from accounts.tests.factories import token_for
 from livestream_site.asgi import application
 from streams.tests.factories import stream_factory
 
+from .socketio_node import node_socketio  # noqa: F401 (a fixture: socket.io-client sockets run by Node)
+
 # Frames the server sends unasked (counts; quality advice after a bad report), skipped unless expected.
 SKIPPED = {"viewerCountUpdate", "qualityAdvice"}
 

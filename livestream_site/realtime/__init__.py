@@ -1,11 +1,13 @@
 """The real-time transport of stream rooms: cross-process fan-out, the viewer registry, coalesced counts, rate limits.
 
-One hub per event loop holds that loop's WebSocket connections, by stream. With Redis, the hub keeps
-ONE pub/sub subscription per stream that has local viewers; a frame is JSON-encoded once by whoever
-publishes it and written as-is to every local viewer, so a chat message costs one PUBLISH and one
-delivery per process, never per viewer. Without REDIS_URL the same hub delivers in-process, so the
-embedded default behaves the same way in one process. Which of the two is chosen once per process
-(`transport_get`); everything else is written against the `Transport` interface.
+One hub per event loop holds that loop's real-time connections (of any protocol), by stream. With
+Redis, the hub keeps ONE pub/sub subscription per stream that has local viewers; a frame is
+JSON-encoded once by whoever publishes it and written as-is to every local viewer, so a chat message
+costs one PUBLISH and one delivery per process, never per viewer. A connection of another protocol
+(Socket.IO) names its encoding of a frame (`frame_format`), which the hub makes once per frame and
+room. Without REDIS_URL the same hub delivers in-process, so the embedded default behaves the same
+way in one process. Which of the two is chosen once per process (`transport_get`); everything else
+is written against the `Transport` interface.
 
 This package imports no app: the peak-viewer write reaches the domain through `viewer_peak_hook_set`.
 """

@@ -145,8 +145,18 @@ class Hub:
         if text.startswith(CONTROL_PREFIX):
             self._control(stream_id, text, connections)
             return
-        message = {"type": "websocket.send", "text": text}
+        native = {"type": "websocket.send", "text": text}
+        # Other protocols (Socket.IO) name their encoding of a frame as the connection's
+        # `frame_format`; each encoding is made once per frame and room, never per viewer.
+        messages: dict = {}
         for connection in list(connections):
+            frame_format = getattr(connection, "frame_format", None)
+            if frame_format is None:
+                message = native
+            else:
+                message = messages.get(frame_format)
+                if message is None:
+                    message = messages[frame_format] = frame_format(text)
             try:
                 await connection.server_send(message)
             except Exception:  # a closing socket must not stop the others' delivery

@@ -229,3 +229,41 @@ async def test_a_room_that_could_not_be_subscribed_is_retried_once_redis_is_back
         await hub.publish(stream, '{"event":"ping"}')
         await _until(lambda: received == ['{"event":"ping"}'])
         await hub.room_leave(stream, connection)
+
+
+async def test_a_hub_encodes_each_frame_once_per_room_for_each_protocol():
+    """Connections of another protocol (Socket.IO) name their encoding of a room frame: it is made once
+    per frame and room, whatever the number of such viewers, and native viewers get the frame as is."""
+    hub = Hub(asyncio.get_running_loop(), LocalTransport())
+    stream = _stream()
+    encodings: list[str] = []
+
+    def shout(text: str) -> str:
+        encodings.append(text)
+        return text.upper()
+
+    class Native:
+        def __init__(self):
+            self.messages = []
+
+        async def server_send(self, message):
+            self.messages.append(message)
+
+    class Shouting(Native):
+        frame_format = staticmethod(shout)
+
+    natives, shouting = [Native(), Native()], [Shouting() for _ in range(3)]
+    for connection in natives + shouting:
+        await hub.room_join(stream, connection)
+    for text in ['{"event":"a"}', '{"event":"b"}']:
+        await hub.publish(stream, text)
+    await _until(lambda: len(shouting[-1].messages) == 2 and len(natives[-1].messages) == 2)
+    assert encodings == ['{"event":"a"}', '{"event":"b"}']
+    assert all(c.messages == ['{"EVENT":"A"}', '{"EVENT":"B"}'] for c in shouting)
+    assert all(
+        c.messages
+        == [{"type": "websocket.send", "text": '{"event":"a"}'}, {"type": "websocket.send", "text": '{"event":"b"}'}]
+        for c in natives
+    )
+    for connection in natives + shouting:
+        await hub.room_leave(stream, connection)
