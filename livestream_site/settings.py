@@ -221,6 +221,8 @@ SPECTACULAR_SETTINGS = {
 # --- Streams ----------------------------------------------------------------------------------
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="usd").lower()
 STREAMING_BASE_URL = env("STREAMING_BASE_URL", default="http://127.0.0.1:8080")
+# The platform's public address, for links in e-mails (receipts, notifications).
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{env('PORT', default='8000')}").rstrip("/")
 
 # --- Payments (Stripe) ------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")

@@ -12,7 +12,7 @@ class PaymentsConfig(AppConfig):
         from streams.signals import stream_cancelled, stream_delete_requested
 
         from . import receivers
-        from .signals import payment_unseated
+        from .signals import payment_paid, payment_unseated
 
         stream_cancelled.connect(
             receivers.stream_cancelled_tickets_refund, dispatch_uid="payments.stream_cancelled_tickets_refund"
@@ -21,6 +21,7 @@ class PaymentsConfig(AppConfig):
             receivers.stream_delete_refuse_with_tickets, dispatch_uid="payments.stream_delete_refuse_with_tickets"
         )
         payment_unseated.connect(receivers.payment_unseated_refund, dispatch_uid="payments.payment_unseated_refund")
+        payment_paid.connect(receivers.payment_paid_receipt, dispatch_uid="payments.payment_paid_receipt")
         # The media plane checks a playback token's viewer again with the one access check.
         from streams.media.selectors import playback_access_hook_set
 

@@ -55,6 +55,44 @@ def intent_create(*, amount_minor: int, currency: str, metadata: dict, descripti
     return intent
 
 
+def checkout_session_create(
+    *,
+    amount_minor: int,
+    currency: str,
+    product_name: str,
+    metadata: dict,
+    success_url: str,
+    cancel_url: str,
+    customer_email: str,
+    idempotency_key: str,
+):
+    """A Stripe Checkout Session (Stripe's hosted payment page) for one ticket. The PaymentIntent it makes
+    carries `metadata` (paymentId), so its `payment_intent.succeeded` webhook finds the payment."""
+    params = {
+        "mode": "payment",
+        "line_items": [
+            {
+                "quantity": 1,
+                "price_data": {
+                    "currency": currency,
+                    "unit_amount": amount_minor,
+                    "product_data": {"name": product_name},
+                },
+            }
+        ],
+        "payment_intent_data": {"metadata": metadata, "description": product_name},
+        "metadata": metadata,
+        "client_reference_id": metadata["paymentId"],
+        "success_url": success_url,
+        "cancel_url": cancel_url,
+    }
+    if customer_email:
+        params["customer_email"] = customer_email
+    session = stripe_client().v1.checkout.sessions.create(params=params, options={"idempotency_key": idempotency_key})
+    logger.debug("checkout session %s for %s %s (key %s)", session.id, amount_minor, currency, idempotency_key)
+    return session
+
+
 def intent_retrieve(*, intent_id: str):
     return stripe_client().v1.payment_intents.retrieve(intent_id)
 

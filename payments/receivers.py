@@ -3,7 +3,7 @@
 from livestream_site.errors import Conflict
 
 from .models import LiveStreamPayment
-from .tasks import payment_refund_task, stream_tickets_refund_task
+from .tasks import payment_receipt_email_task, payment_refund_task, stream_tickets_refund_task
 
 
 def stream_cancelled_tickets_refund(sender, *, stream_id, **kwargs) -> None:
@@ -21,3 +21,8 @@ def stream_delete_refuse_with_tickets(sender, *, stream, **kwargs) -> None:
     its buyers' payments and refunds must stay on record."""
     if LiveStreamPayment.objects.filter(stream=stream).exists():
         raise Conflict("Tickets were sold for this stream: cancel it instead.", code="stream_has_tickets")
+
+
+def payment_paid_receipt(sender, *, payment_id, **kwargs) -> None:
+    """A ticket was paid (payments.signals.payment_paid): e-mail the buyer a receipt."""
+    payment_receipt_email_task.delay(str(payment_id))

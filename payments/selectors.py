@@ -234,3 +234,14 @@ def streams_revenue_totals(*, stream_ids) -> dict:
         }
         for row in rows
     }
+
+
+def user_tickets(*, user) -> list[LiveStreamPayment]:
+    """A user's tickets, newest show first: every payment that was paid (refunded ones included, shown
+    as such) or is waiting for the payment provider's word."""
+    return list(
+        LiveStreamPayment.objects.filter(user=user)
+        .filter(Q(paid_at__isnull=False) | Q(status=LiveStreamPayment.Status.PENDING))
+        .select_related("stream", "stream__artist")
+        .order_by("-stream__scheduled_start_time")
+    )

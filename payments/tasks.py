@@ -50,3 +50,9 @@ def payment_holds_release_task() -> int:
     if payment_ids:
         logger.info("released %d lapsed seat holds", len(payment_ids))
     return len(payment_ids)
+
+
+@shared_task(acks_late=True, autoretry_for=(OSError,), retry_backoff=10, max_retries=5, ignore_result=True)
+def payment_receipt_email_task(payment_id: str) -> None:
+    """E-mail the buyer the receipt of a paid ticket (a retried run re-sends at worst: mail is not transactional)."""
+    services.payment_receipt_send(payment_id=payment_id)

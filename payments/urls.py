@@ -1,8 +1,9 @@
-"""Routes of payments: its REST API and the Stripe webhook (mounted under /api/ by the root URL conf)."""
+"""Routes of payments: its REST API and the Stripe webhook (mounted under /api/ by the root URL conf), and
+the ticket pages (at /)."""
 
-from django.urls import re_path
+from django.urls import path, re_path
 
-from . import api
+from . import api, views
 
 _STREAM = r"^livestreams/(?P<pk>[^/]+)"
 
@@ -13,4 +14,8 @@ api_urlpatterns = [
     re_path(r"^payments/confirm/?$", api.PaymentConfirmView.as_view(), name="payments-confirm"),
     re_path(r"^payments/webhook/?$", api.stripe_webhook, name="payments-webhook"),
 ]
-urlpatterns: list = []
+urlpatterns = [
+    path("streams/<str:stream_id>/buy/", views.ticket_buy_page, name="ticket-buy"),
+    path("tickets/", views.tickets_page, name="tickets"),
+    path("tickets/<uuid:payment_id>/", views.ticket_receipt_page, name="ticket-receipt"),
+]

@@ -65,15 +65,20 @@ def test_two_viewers_chat_and_the_artist_moderates(artist):
 
 
 def test_a_fan_buys_a_ticket_on_the_stream_page_and_gets_in(artist):
-    """Pay-per-view through the page, with the local development checkout (DEBUG on, no Stripe keys)."""
+    """Pay-per-view through the pages: the price confirmation, then the local development checkout (DEBUG
+    on, no Stripe keys), the receipt, and back to the show with access."""
     stream = stream_factory(artist=artist, title="Ticketed Show", status="live", is_pay_per_view=True)
     fan = UserFactory(username="fan")
     path = f"/streams/{stream.id}/"
     with daphne_server(env={"STRIPE_SECRET_KEY": ""}) as server, chromium() as browser:
         page = _sign_in(browser, server.url, fan.username, path)
-        expect(page.get_by_test_id("access")).to_have_text("access: no_ticket")
+        expect(page.get_by_test_id("access")).to_have_text("A ticket is needed to watch this show.")
         page.get_by_test_id("buy").click()
-        expect(page.get_by_test_id("access")).to_have_text("access: ticket", timeout=15_000)
+        expect(page.get_by_test_id("price")).to_contain_text(f"{stream.ticket_price} {stream.currency.upper()}")
+        page.get_by_test_id("pay").click()
+        expect(page.get_by_test_id("receipt-status")).to_contain_text("Paid", timeout=15_000)
+        page.get_by_test_id("go-to-show").click()
+        expect(page.get_by_test_id("access")).to_have_text("You have a ticket.", timeout=15_000)
         expect(page.get_by_test_id("buy")).to_have_count(0)
         expect(page.get_by_test_id("viewer-count")).to_have_text("1", timeout=15_000)
     assert stream.payments.get(user=fan).status == "paid"

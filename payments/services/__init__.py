@@ -2,11 +2,12 @@
 
 Every change of a payment goes through these functions, whoever asks: the API, the webhook, the
 admin, the Celery tasks. Lock order is always stream row, then payment row. One module per concern:
-`purchase` (seat holds and their PaymentIntents), `stripe_events` (what Stripe says, through one
+`purchase` (seat holds, their PaymentIntents, the pages' Stripe Checkout), `stripe_events` (what Stripe says, through one
 table), `refunds`. Callers import from here: `from payments import services; services.ticket_purchase(...)`.
 """
 
-from .purchase import Checkout, payment_hold_release, ticket_hold, ticket_purchase
+from .purchase import Checkout, payment_hold_release, ticket_checkout, ticket_hold, ticket_purchase
+from .receipts import payment_receipt_send
 from .refunds import payment_refund
 from .stripe_events import (
     charge_refunded,
@@ -24,8 +25,10 @@ __all__ = [
     "payment_confirm",
     "payment_failed",
     "payment_hold_release",
+    "payment_receipt_send",
     "payment_refund",
     "payment_succeeded",
+    "ticket_checkout",
     "ticket_hold",
     "ticket_purchase",
     "webhook_event_process",

@@ -19,7 +19,7 @@ from ..gateway import DEV_INTENT_PREFIX, PaymentProviderError
 from ..models import LiveStreamPayment
 from ..money import to_minor_units
 from ..selectors import payment_get, stream_is_sold_out
-from .stripe_events import intent_apply
+from .stripe_events import intent_apply, payment_confirm
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +132,39 @@ def ticket_purchase(*, stream_id, user, _retried: bool = False) -> Checkout:
         settings.STRIPE_PUBLISHABLE_KEY,
         False,
     )
+
+
+def ticket_checkout(*, stream_id, user, success_url: str, cancel_url: str) -> tuple[LiveStreamPayment, str | None]:
+    """Buy a ticket from the pages: (payment, the URL of Stripe's hosted checkout page to send the buyer to).
+
+    With the development checkout (no Stripe key, DEBUG on) the purchase completes at once and the URL
+    is None. The session keeps Stripe's default lifetime (24 h; its parameters are the same on every press
+    of the button, so the idempotency key gives the same session back); a payment made after the seat
+    hold lapsed is handled like any late payment (a seat if one is free, else refunded). The payment is
+    confirmed by Stripe's webhook (`payment_intent.succeeded`, which finds it
+    by the paymentId in the intent's metadata), never by the buyer's browser coming back.
+    """
+    if gateway.dev_checkout_enabled():
+        checkout = ticket_purchase(stream_id=stream_id, user=user)
+        return payment_confirm(user=user, intent_id=checkout.intent_id), None
+    payment = ticket_hold(stream_id=stream_id, user=user)
+    stream = payment.stream
+    metadata = {"streamId": str(payment.stream_id), "userId": str(user.id), "paymentId": str(payment.id)}
+    try:
+        session = gateway.checkout_session_create(
+            amount_minor=to_minor_units(payment.amount, payment.currency),
+            currency=payment.currency,
+            product_name=f"Ticket: {stream.title}"[:250],
+            metadata=metadata,
+            success_url=success_url,
+            cancel_url=cancel_url,
+            customer_email=user.email or "",
+            idempotency_key=f"{payment.idempotency_key}-checkout",
+        )
+    except stripe.StripeError as exc:
+        logger.warning("payment %s: Stripe refused or failed the checkout session: %s", payment.id, exc)
+        raise PaymentProviderError("The payment provider could not start the checkout; try again.") from exc
+    return payment, session.url
 
 
 def _intent_id_save(*, payment: LiveStreamPayment, intent_id: str) -> None:

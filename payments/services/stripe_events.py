@@ -22,7 +22,7 @@ from ..gateway import DEV_INTENT_PREFIX, PaymentProviderError
 from ..models import LiveStreamPayment, StripeWebhookEvent
 from ..money import from_minor_units, to_minor_units
 from ..selectors import payment_for_user, payment_get, stream_is_sold_out
-from ..signals import payment_unseated
+from ..signals import payment_paid, payment_unseated
 from .refunds import refund_record
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,10 @@ def payment_succeeded(
         else:
             payment.status = P.PARTIALLY_REFUNDED if payment.refunded_amount > 0 else P.PAID
             payment.failure_reason = ""
+            paid_id = payment.id
+            transaction.on_commit(
+                lambda: payment_paid.send_robust(sender=LiveStreamPayment, payment_id=paid_id), robust=True
+            )
         payment.save()
         transaction.on_commit(metrics.PAYMENTS.labels("succeeded" if payment.status != P.FAILED else "failed").inc)
         logger.info("payment %s: succeeded -> %s", payment.id, payment.status)

@@ -38,6 +38,10 @@ class StripeDouble:
         self.api_key = api_key
         self.intents: dict[str, dict] = {}
         self.refunds: dict[str, dict] = {}
+        self.sessions: dict[str, dict] = {}  # Checkout Sessions
+        # Where the hosted checkout page delivers its webhooks (the platform's endpoint), and the secret.
+        self.webhook_url: str | None = None
+        self.webhook_secret: str | None = None
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, idempotency key)
         self._idempotent: dict[str, tuple[str, dict, tuple[int, dict]]] = {}
         self._refund_failures: list[int] = []
@@ -78,6 +82,63 @@ class StripeDouble:
             intent.update(status="requires_payment_method", last_payment_error={"message": message})
             return json.loads(json.dumps(intent))
 
+    def checkout_pay(self, session_id: str) -> dict:
+        """The buyer pays on the hosted page: the session's PaymentIntent is created, succeeded, with the
+        metadata of `payment_intent_data` (as Stripe does); returns the intent."""
+        with self._lock:
+            session = self.sessions[session_id]
+            if session["status"] != "open":
+                raise ValueError(f"checkout session {session_id} is {session['status']}")
+            status, intent = self._intent_create(
+                {
+                    "amount": str(session["amount_total"]),
+                    "currency": session["currency"],
+                    "metadata": session["payment_intent_data"].get("metadata", {}),
+                    "description": session["payment_intent_data"].get("description"),
+                }
+            )
+            assert status == 200, intent
+            session.update(status="complete", payment_status="paid", payment_intent=intent["id"])
+        return self.intent_succeed(intent["id"])
+
+    def _webhook_send(self, event_type: str, obj: dict) -> None:
+        import urllib.request
+
+        payload = stripe_event(event_type, obj)
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=payload.encode(),
+            headers={
+                "Content-Type": "application/json",
+                "Stripe-Signature": stripe_signature(payload, self.webhook_secret),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
+
+    def _hosted_page(self, method: str, path: str) -> tuple[int, str, dict]:
+        """Stripe Checkout's hosted page, reduced to its contract: GET shows the amount and a Pay button;
+        POST pays, sends the webhooks to `webhook_url` (signed), and redirects to the success URL."""
+        session_id = path.rsplit("/", 1)[1]
+        session = self.sessions.get(session_id)
+        if session is None:
+            return 404, "<h1>No such checkout session</h1>", {}
+        if method == "GET":
+            amount = f"{session['amount_total'] / 100:.2f} {session['currency'].upper()}"
+            name = session["line_items"][0]["price_data"]["product_data"]["name"]
+            body = (
+                f"<!doctype html><title>Checkout</title><h1 data-testid='stripe-product'>{name}</h1>"
+                f"<p data-testid='stripe-amount'>{amount}</p><form method='post'>"
+                f"<button data-testid='stripe-pay'>Pay {amount}</button></form>"
+                f"<a href='{session['cancel_url']}'>Back</a>"
+            )
+            return 200, body, {}
+        intent = self.checkout_pay(session_id)
+        if self.webhook_url:
+            self._webhook_send("payment_intent.succeeded", intent)
+            self._webhook_send("checkout.session.completed", dict(self.sessions[session_id]))
+        return 303, "", {"Location": session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)}
+
     def charge(self, intent_id: str) -> dict:
         """The charge of a succeeded intent, as Stripe renders it in charge.* events."""
         with self._lock:
@@ -112,6 +173,13 @@ class StripeDouble:
             return self._intent_cancel(path.split("/")[3])
         if method == "POST" and path == "/v1/refunds":
             return self._refund_create(params)
+        if method == "POST" and path == "/v1/checkout/sessions":
+            return self._session_create(params)
+        if method == "GET" and path.startswith("/v1/checkout/sessions/"):
+            session = self.sessions.get(path.rsplit("/", 1)[1])
+            if session is None:
+                return _error(404, "invalid_request_error", "No such checkout.session", "resource_missing")
+            return 200, session
         return _error(404, "invalid_request_error", f"Unrecognized request URL ({method}: {path}).")
 
     def _intent_create(self, params: dict) -> tuple[int, dict]:
@@ -140,6 +208,53 @@ class StripeDouble:
         }
         self.intents[intent_id] = intent
         return 200, intent
+
+    def _session_create(self, params: dict) -> tuple[int, dict]:
+        """POST /v1/checkout/sessions, checked the way Stripe checks it: mode, one line item with inline
+        price_data, success and cancel URLs, an expiry between 30 minutes and 24 hours."""
+        try:
+            if params["mode"] != "payment":
+                return _error(400, "invalid_request_error", "Only mode=payment is supported here.")
+            item = params["line_items"]["0"]
+            price = item["price_data"]
+            amount, currency, name = int(price["unit_amount"]), price["currency"].lower(), price["product_data"]["name"]
+            quantity = int(item.get("quantity", "1"))
+            success_url, cancel_url = params["success_url"], params["cancel_url"]
+        except (KeyError, ValueError, TypeError) as exc:
+            return _error(400, "invalid_request_error", f"Missing or invalid param: {exc}.")
+        if amount < 1 or quantity != 1 or not name:
+            return _error(400, "invalid_request_error", "Invalid line item.")
+        expires_at = int(params.get("expires_at", time.time() + 86400))
+        if not time.time() + 1799 <= expires_at <= time.time() + 86400:
+            return _error(400, "invalid_request_error", "expires_at must be 30 minutes to 24 hours from now.")
+        session_id = "cs_test_" + secrets.token_hex(16)
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_total": amount,
+            "currency": currency,
+            "line_items": [
+                {
+                    "quantity": quantity,
+                    "price_data": {"unit_amount": amount, "currency": currency, "product_data": {"name": name}},
+                }
+            ],
+            "payment_intent_data": params.get("payment_intent_data", {}),
+            "metadata": params.get("metadata", {}),
+            "client_reference_id": params.get("client_reference_id"),
+            "customer_email": params.get("customer_email"),
+            "payment_intent": None,
+            "success_url": success_url,
+            "cancel_url": cancel_url,
+            "expires_at": expires_at,
+            "url": f"{self.url}/pay/{session_id}",
+            "livemode": False,
+        }
+        self.sessions[session_id] = session
+        return 200, session
 
     def _intent_cancel(self, intent_id: str) -> tuple[int, dict]:
         intent = self.intents.get(intent_id)
@@ -222,6 +337,17 @@ class StripeDouble:
             def _serve(self, method: str):
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if self.path.startswith("/pay/"):  # the hosted checkout page, in the buyer's browser
+                    status, html, extra = double._hosted_page(method, urlsplit(self.path).path)
+                    data = html.encode()
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/html; charset=utf-8")
+                    self.send_header("Content-Length", str(len(data)))
+                    for name, value in extra.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(data)
+                    return
                 status, payload, extra = double._handle(method, self.path, self.headers, body)
                 data = json.dumps(payload).encode()
                 self.send_response(status)

@@ -207,26 +207,6 @@
     box.appendChild(heading);
   }
 
-  // --- Tickets --------------------------------------------------------------------------------
-  const buy = $("buy");
-  if (buy) {
-    buy.addEventListener("click", async () => {
-      buy.disabled = true;
-      const intent = await api("POST", `/api/livestreams/${page.streamId}/payment`, {});
-      if (!intent.ok) {
-        $("access").textContent = (intent.data.error && intent.data.error.message) || "Could not start the payment.";
-        buy.disabled = false;
-        return;
-      }
-      const confirm = await api("POST", "/api/payments/confirm", { paymentIntentId: intent.data.paymentIntentId });
-      if (confirm.ok && confirm.data.hasAccess !== false && ["paid", "succeeded"].includes(confirm.data.status)) {
-        window.location.reload();
-      } else {
-        $("access").textContent = "Payment pending: complete it with your card, then reload.";
-      }
-    });
-  }
-
   // --- The live room --------------------------------------------------------------------------
   function send(event, data) {
     if (!socket || socket.readyState !== WebSocket.OPEN) return false;

@@ -28,7 +28,8 @@ def test_stream_page_offers_a_ticket_to_a_viewer_without_one(client, viewer):
     stream = stream_factory(is_pay_per_view=True, status="live")
     client.force_login(viewer)
     html = client.get(f"/streams/{stream.id}/").content.decode()
-    assert 'data-testid="buy"' in html and "access: no_ticket" in html
+    assert 'data-testid="buy"' in html and f'href="/streams/{stream.id}/buy/"' in html
+    assert "A ticket is needed to watch this show." in html and "access: no_ticket" not in html
 
 
 def test_unknown_stream_page_is_404(client):

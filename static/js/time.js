@@ -1,0 +1,33 @@
+// Times in the viewer's own time zone, and countdowns to a show's start. The server writes UTC into
+// <time class="local-time" datetime="..."> and <span class="countdown" data-start="...">.
+(function () {
+  "use strict";
+  const format = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+  document.querySelectorAll("time.local-time").forEach((element) => {
+    const when = new Date(element.getAttribute("datetime"));
+    if (!isNaN(when)) element.textContent = format.format(when);
+  });
+
+  function left(ms) {
+    if (ms <= 0) return "starting soon";
+    const s = Math.floor(ms / 1000);
+    const d = Math.floor(s / 86400);
+    const h = Math.floor((s % 86400) / 3600);
+    const m = Math.floor((s % 3600) / 60);
+    if (d) return `in ${d} d ${h} h`;
+    if (h) return `in ${h} h ${m} min`;
+    return `in ${m} min ${s % 60} s`;
+  }
+
+  const countdowns = document.querySelectorAll(".countdown[data-start]");
+  function tick() {
+    countdowns.forEach((element) => {
+      const when = new Date(element.dataset.start);
+      if (!isNaN(when)) element.textContent = left(when - Date.now());
+    });
+  }
+  if (countdowns.length) {
+    tick();
+    setInterval(tick, 1000);
+  }
+})();
