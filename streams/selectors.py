@@ -2,7 +2,7 @@
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from livestream_site.errors import Forbidden, NotFound
 
@@ -12,6 +12,16 @@ from .models import LiveStream
 def stream_list_visible(*, user=None) -> QuerySet[LiveStream]:
     """Every stream is public in the catalogue; pay-per-view gates playback, not the listing."""
     return LiveStream.objects.select_related("artist")
+
+
+def stream_catalogue(*, user=None, query: str = "", kind: str = "") -> QuerySet[LiveStream]:
+    """The public catalogue, searched by title or artist name and filtered by type."""
+    streams = stream_list_visible(user=user)
+    if query:
+        streams = streams.filter(Q(title__icontains=query) | Q(artist__username__icontains=query))
+    if kind:
+        streams = streams.filter(type=kind)
+    return streams
 
 
 def _parse_id(stream_id) -> uuid.UUID:

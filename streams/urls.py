@@ -13,5 +13,6 @@ api_urlpatterns = router.urls
 urlpatterns = [
     path("", views.stream_list_page, name="stream-list"),
     path("streams/<str:stream_id>/", views.stream_page, name="stream-page"),
+    path("streams/<str:stream_id>/calendar.ics", views.stream_calendar, name="stream-calendar"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
 ]

@@ -16,6 +16,13 @@ def stream_recordings(*, stream: LiveStream) -> QuerySet[LiveStreamRecording]:
     return stream.recordings.all()
 
 
+def stream_recordings_ready(*, stream_ids) -> QuerySet[LiveStreamRecording]:
+    """The ready recordings of these streams, newest first."""
+    return LiveStreamRecording.objects.filter(
+        stream_id__in=stream_ids, status=LiveStreamRecording.Status.READY
+    ).order_by("-created_at")
+
+
 def ingest_max_height(*, stream_id: UUID | str) -> int:
     """The highest rung the ladder may produce for this stream (its maxQuality)."""
     stream = LiveStream.objects.filter(pk=stream_id).only("max_quality").first()

@@ -1,7 +1,11 @@
 """The server-rendered pages, through Django's test client."""
 
-import pytest
+from datetime import timedelta
 
+import pytest
+from django.utils import timezone
+
+from streams.models import LiveStream, LiveStreamRecording
 from streams.tests.factories import stream_factory
 
 pytestmark = pytest.mark.django_db
@@ -51,3 +55,51 @@ def test_the_dashboard_link_is_shown_to_those_who_may_host(role, shown, request,
     client.force_login(request.getfixturevalue(role))
     html = client.get("/").content.decode()
     assert ('href="/dashboard/"' in html) is shown
+
+
+def test_home_lists_a_scheduled_show_until_it_starts_or_is_cancelled(client):
+    late = stream_factory(title="Running late")
+    LiveStream.objects.filter(pk=late.pk).update(scheduled_start_time=timezone.now() - timedelta(minutes=20))
+    cancelled = stream_factory(title="Called off", status="cancelled")
+    html = client.get("/").content.decode()
+    upcoming = html.split('data-testid="upcoming"')[1].split('data-testid="replays"')[0]
+    assert "Running late" in upcoming  # its start time passed, but it can still go live
+    assert cancelled.title not in html
+    assert f'href="/streams/{late.id}/calendar.ics"' in upcoming and 'class="countdown"' in upcoming
+
+
+def test_home_searches_titles_and_artists_and_filters_by_type(client, artist):
+    stream_factory(artist=artist, title="Jazz Night", type="concert")
+    stream_factory(artist=artist, title="Mixing Session", type="studio_session")
+    stream_factory(title="Questions", type="artist_interaction")
+    assert "Jazz Night" in client.get("/?q=jazz").content.decode()
+    assert "Mixing Session" not in client.get("/?q=jazz").content.decode()
+    by_artist = client.get(f"/?q={artist.username}").content.decode()
+    assert "Jazz Night" in by_artist and "Mixing Session" in by_artist and "Questions" not in by_artist
+    studio = client.get("/?type=studio_session").content.decode()
+    assert "Mixing Session" in studio and "Jazz Night" not in studio
+    assert client.get("/?type=nonsense&q=" + "x" * 500).status_code == 200  # ignored / trimmed, never a 500
+
+
+def test_replays_show_their_thumbnail_and_duration(client, artist, settings):
+    stream = stream_factory(artist=artist, title="Last Night", status="ended")
+    LiveStreamRecording.objects.create(
+        stream=stream, status="ready", duration_seconds=754.2, thumbnail="thumbnails/x.jpg", file="recordings/x.mp4"
+    )
+    stream_factory(artist=artist, title="No Video Yet", status="ended")
+    html = client.get("/").content.decode()
+    replays = html.split('data-testid="replays"')[1]
+    assert 'alt="Picture from Last Night"' in replays and "thumbnails/x.jpg" in replays and "754 s" in replays
+
+
+def test_a_show_can_be_added_to_a_calendar(client, artist):
+    stream = stream_factory(artist=artist, title="Live, at last; really\\nreally", description="Bring friends")
+    response = client.get(f"/streams/{stream.id}/calendar.ics")
+    body = response.content.decode()
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/calendar")
+    assert body.startswith("BEGIN:VCALENDAR\r\n") and body.endswith("END:VCALENDAR\r\n")
+    assert f"UID:{stream.id}@livestage" in body
+    assert "SUMMARY:Live\\, at last\\; really\\\\nreally" in body.replace("\r\n ", "")
+    assert stream.scheduled_start_time.strftime("DTSTART:%Y%m%dT%H%M%SZ") in body
+    assert all(len(line.encode()) <= 75 for line in body.split("\r\n"))
+    assert client.get("/streams/nope/calendar.ics").status_code == 404
