@@ -12,10 +12,12 @@ from payments.selectors import stream_watch_access
 from . import services
 from .inputs import BanInput, HistoryQuery, SettingsInput, UserIdInput, input_valid
 from .selectors import (
+    chat_badge,
     chat_bans_list,
     chat_history,
     chat_message_public_data,
     chat_moderation_access,
+    chat_moderator_ids,
     chat_moderators_list,
     chat_settings_get,
 )
@@ -49,7 +51,12 @@ class ChatHistoryView(APIView):
         stream = stream_watch_access(user=request.user, stream_id=stream_id)
         messages = chat_history(stream=stream, before=query.get("before"), limit=query["limit"])
         next_before = messages[-1].id if len(messages) == query["limit"] else None
-        return Response({"results": [chat_message_public_data(m) for m in messages], "nextBefore": next_before})
+        moderator_ids = chat_moderator_ids(stream=stream)
+        results = [
+            chat_message_public_data(m, badge=chat_badge(user=m.user, stream=stream, moderator_ids=moderator_ids))
+            for m in messages
+        ]
+        return Response({"results": results, "nextBefore": next_before})
 
 
 class ChatMessageView(APIView):

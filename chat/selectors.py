@@ -74,12 +74,26 @@ def chat_moderators_list(*, stream: LiveStream) -> QuerySet[ChatModerator]:
     return ChatModerator.objects.filter(stream=stream).select_related("user").order_by("created_at")
 
 
-def chat_message_public_data(message: LiveStreamChat) -> dict:
+def chat_badge(*, user, stream: LiveStream, moderator_ids) -> str | None:
+    """The badge a chatter wears in the stream's chat: "artist", "staff", "moderator", or None."""
+    if user.id == stream.artist_id:
+        return "artist"
+    if user.is_staff:
+        return "staff"
+    return "moderator" if user.id in moderator_ids else None
+
+
+def chat_moderator_ids(*, stream: LiveStream) -> set[int]:
+    return set(ChatModerator.objects.filter(stream=stream).values_list("user_id", flat=True))
+
+
+def chat_message_public_data(message: LiveStreamChat, *, badge: str | None = None) -> dict:
     """What every viewer of a stream may see of a message (newChatMessage, history)."""
     return {
         "id": message.id,
         "streamId": str(message.stream_id),
         "user": {"id": message.user_id, "username": message.user.username},
+        "badge": badge,
         "message": message.message,
         "createdAt": message.created_at.isoformat(),
         "clientMessageId": message.client_message_id or None,

@@ -20,6 +20,7 @@ from streams.selectors import stream_can_manage, stream_manage_access
 
 from .models import ChatBan, ChatModerator, LiveStreamChat, LiveStreamChatSettings
 from .selectors import (
+    chat_badge,
     chat_ban_active,
     chat_blocked_terms,
     chat_can_moderate,
@@ -102,7 +103,10 @@ def chat_message_send(*, stream_id, user, message: str, client_message_id: str =
             stream_event_send_on_commit(
                 stream_id=stream.id,
                 event="newChatMessage",
-                data=chat_message_public_data(chat_message),
+                data=chat_message_public_data(
+                    chat_message,
+                    badge=chat_badge(user=user, stream=stream, moderator_ids={user.id} if moderator else ()),
+                ),
                 sent=lambda went_out: setattr(chat_message, "broadcast", went_out),
             )
             transaction.on_commit(metrics.CHAT_MESSAGES.inc)

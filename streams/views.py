@@ -88,6 +88,10 @@ def stream_page(request, stream_id):
             "signedIn": request.user.is_authenticated,
             "canModerate": can_manage,
             "reportSeconds": settings.ANALYTICS_REPORT_SECONDS,
+            # The replay's chat appears at the moment it was sent, relative to the start of the show.
+            "startedAt": stream.started_at.isoformat() if stream.started_at else None,
+            "scheduledStartTime": stream.scheduled_start_time.isoformat(),
+            "isPayPerView": stream.is_pay_per_view,
         },
     }
     response = render(request, "streams/detail.html", context)

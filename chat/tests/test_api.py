@@ -49,7 +49,7 @@ def test_history_validates_and_checks_access(stream, viewer, anon_client, client
     for number in range(3):
         _send(stream, UserFactory(), f"hello {number}")
     client = client_for(viewer)
-    with django_assert_num_queries(3):  # token with its user, stream, messages with their users
+    with django_assert_num_queries(4):  # token with its user, stream, messages with their users, moderators (badges)
         assert len(client.get(_url(stream)).json()["results"]) == 3
 
 
@@ -150,3 +150,13 @@ def test_rest_forms_may_send_numbers_as_text(stream, viewer, artist, client_for)
     response = client.patch(_url(stream, "/settings"), {"blockedTerms": ["ok", "x" * 51]}, format="json")
     assert response.status_code == 400 and response.json()["error"]["code"] == "validation_error"
     assert "blockedTerms" in response.json()["error"]["fields"]
+
+
+def test_messages_wear_the_badge_of_their_sender(stream, viewer, artist, staff, client_for):
+    moderator = UserFactory()
+    services.chat_moderator_add(stream_id=stream.id, user_id=moderator.id, by_user=artist)
+    for user in (artist, staff, moderator, viewer):
+        _send(stream, user, f"from {user.username}")
+    history = client_for(viewer).get(_url(stream)).json()["results"]
+    badges = {message["user"]["id"]: message["badge"] for message in history}
+    assert badges == {artist.id: "artist", staff.id: "staff", moderator.id: "moderator", viewer.id: None}

@@ -50,7 +50,7 @@ async def test_chat_message_is_stored_before_broadcast_and_the_user_is_the_conne
         assert data["message"] == "<b>encore</b>"
         assert data["clientMessageId"] == "c-1"
         assert data["streamId"] == str(live_stream.id)
-        assert set(data) == {"id", "streamId", "user", "message", "createdAt", "clientMessageId"}
+        assert set(data) == {"id", "streamId", "user", "badge", "message", "createdAt", "clientMessageId"}
     stored = await database_sync_to_async(LiveStreamChat.objects.get)(pk=data["id"])
     assert stored.user_id == viewer.id and stored.message == "<b>encore</b>"
 

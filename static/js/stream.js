@@ -5,6 +5,11 @@
   "use strict";
   const page = JSON.parse(document.getElementById("page-data").textContent);
   const $ = (id) => document.getElementById(id);
+  // Elements a page may not have (the replay page has no live count, chat box or quality menu).
+  const setText = (id, text) => {
+    const element = $(id);
+    if (element) element.textContent = text;
+  };
   const video = $("video");
   const messages = $("messages");
   let hls = null;
@@ -42,7 +47,12 @@
     if (page.status === "live") beacons.intent();
     if (page.status === "ended") return playReplay();
     if (page.status !== "live") {
-      showVideoMessage(page.status === "scheduled" ? "The show has not started yet." : "This stream was cancelled.");
+      if (page.status === "scheduled") {
+        const at = new Date(page.scheduledStartTime);
+        showVideoMessage(`The show starts ${at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" })}. This page starts playing by itself.`);
+      } else {
+        showVideoMessage(page.isPayPerView ? "This show was cancelled. Every ticket is refunded in full." : "This show was cancelled.");
+      }
       return;
     }
     const result = await api("GET", `/api/livestreams/${page.streamId}/playback`);
@@ -129,6 +139,7 @@
       hls.attachMedia(video);
       hls.on(Hls.Events.MANIFEST_PARSED, (_e, data) => {
         const select = $("quality");
+        if (!select) return;
         select.length = 1;
         data.levels.forEach((level, index) => select.add(new Option(`${level.height}p`, String(index))));
         viewerChoseLevel = false;
@@ -147,7 +158,7 @@
     }
   }
 
-  $("quality").addEventListener("change", (e) => {
+  if ($("quality")) $("quality").addEventListener("change", (e) => {
     const level = Number(e.target.value);
     viewerChoseLevel = level !== -1;
     if (hls) hls.currentLevel = level;
@@ -217,11 +228,30 @@
   function renderMessage(message) {
     const item = document.createElement("li");
     item.dataset.id = String(message.id);
+    const when = document.createElement("time");
+    when.className = "muted small";
+    const sent = new Date(message.createdAt);
+    if (page.status === "ended") {
+      const start = new Date(page.startedAt || page.scheduledStartTime).getTime();
+      when.textContent = clock((sent.getTime() - start) / 1000) + " ";
+    } else if (!isNaN(sent)) {
+      when.textContent = sent.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) + " ";
+    }
+    item.appendChild(when);
     const who = document.createElement("b");
     who.textContent = message.user.username; // textContent: chat is text, never HTML
+    if (message.badge) {
+      const badge = document.createElement("span");
+      badge.className = `badge role-${message.badge}`;
+      badge.textContent = message.badge;
+      item.appendChild(who);
+      item.appendChild(document.createTextNode(" "));
+      item.appendChild(badge);
+    }
     const text = document.createElement("span");
     text.textContent = " " + message.message;
-    item.append(who, text);
+    if (!message.badge) item.append(who);
+    item.append(text);
     if (page.canModerate) {
       const remove = document.createElement("button");
       remove.className = "link";
@@ -237,7 +267,7 @@
 
   // Slow mode comes with joinedStream and changes with chatSettingsUpdate (streamUpdate never carries it).
   function showSlowMode(seconds) {
-    $("slow-mode").textContent = seconds ? `slow mode: ${seconds}s` : "";
+    setText("slow-mode", seconds ? `slow mode: ${seconds}s` : "");
   }
 
   function systemLine(text) {
@@ -252,7 +282,7 @@
       retry = 0;
       if (data.sessionId) beacons.setSession(data.sessionId);
       sessionKnown();
-      $("viewer-count").textContent = data.viewerCount;
+      setText("viewer-count", data.viewerCount);
       showSlowMode(data.slowModeSeconds);
     },
     qualityAdvice(data) {
@@ -263,9 +293,11 @@
       showSlowMode(data.slowModeSeconds);
     },
     viewerCountUpdate(data) {
-      $("viewer-count").textContent = data.viewerCount;
+      setText("viewer-count", data.viewerCount);
     },
-    newChatMessage: renderMessage,
+    newChatMessage(message) {
+      if (page.status !== "ended") renderMessage(message);
+    },
     chatMessageDeleted(data) {
       const item = messages.querySelector(`li[data-id="${CSS.escape(String(data.messageId))}"]`);
       if (item) item.remove();
@@ -288,11 +320,11 @@
       // before this frame says which); the video stops too.
       if (!data.reason) return;
       accessEnded({ message: "You can no longer watch this stream." });
-      $("chat-form").hidden = true;
+      if ($("chat-form")) $("chat-form").hidden = true;
     },
     error(data) {
-      $("chat-error").textContent = data.message;
-      setTimeout(() => ($("chat-error").textContent = ""), 5000);
+      setText("chat-error", data.message);
+      setTimeout(() => setText("chat-error", ""), 5000);
     },
   };
 
@@ -324,7 +356,7 @@
     });
   }
 
-  $("chat-form").addEventListener("submit", (event) => {
+  if ($("chat-form")) $("chat-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const input = $("chat-input");
     const text = input.value.trim();
@@ -336,11 +368,63 @@
   // For the browser tests and a curious developer's console.
   window.Livestage.player = { hls: () => hls, beacons };
 
+  // --- The chat replay ------------------------------------------------------------------------
+  // A replay shows the show's chat beside the video: each message appears when the video reaches the
+  // moment it was sent (its time since the show started), and seeking back takes them away again.
+  let replayChat = [];
+  let replayShown = 0;
+
+  async function loadReplayChat() {
+    const all = [];
+    let before = null;
+    for (let pages = 0; pages < 50; pages++) {
+      const query = before ? `&before=${before}` : "";
+      const result = await api("GET", `/api/livestreams/${page.streamId}/chat?limit=100${query}`);
+      if (!result.ok) break;
+      all.push(...result.data.results);
+      before = result.data.nextBefore;
+      if (!before) break;
+    }
+    const start = new Date(page.startedAt || page.scheduledStartTime).getTime();
+    replayChat = all
+      .map((message) => ({ message, at: (new Date(message.createdAt).getTime() - start) / 1000 }))
+      .sort((a, b) => a.at - b.at || a.message.id - b.message.id);
+    replayShown = 0;
+    messages.textContent = "";
+    showReplayChat();
+  }
+
+  function showReplayChat() {
+    const now = video.currentTime || 0;
+    if (replayShown && replayChat[replayShown - 1].at > now) {
+      messages.textContent = ""; // sought back: start over
+      replayShown = 0;
+    }
+    while (replayShown < replayChat.length && replayChat[replayShown].at <= now) {
+      renderMessage(replayChat[replayShown].message);
+      replayShown += 1;
+    }
+  }
+
+  function clock(seconds) {
+    const total = Math.max(0, Math.floor(seconds));
+    const minutes = Math.floor(total / 60);
+    return `${minutes}:${String(total % 60).padStart(2, "0")}`;
+  }
+
   if (page.hasAccess) {
-    loadHistory();
     connect();
+    if (page.status === "ended") {
+      loadReplayChat();
+      video.addEventListener("timeupdate", showReplayChat);
+      video.addEventListener("seeked", showReplayChat);
+    } else {
+      loadHistory();
+    }
     startPlayback();
+  } else if (page.accessReason === "cancelled") {
+    showVideoMessage(page.isPayPerView ? "This show was cancelled. Every ticket is refunded in full." : "This show was cancelled.");
   } else {
-    showVideoMessage(page.accessReason === "cancelled" ? "This stream was cancelled." : "A ticket is needed to watch this show.");
+    showVideoMessage("A ticket is needed to watch this show.");
   }
 })();
