@@ -382,6 +382,8 @@ MEDIA_FFPROBE = env("MEDIA_FFPROBE", default="ffprobe")
 MEDIA_NGINX = env("MEDIA_NGINX", default="nginx")
 MEDIA_RTMP_MODULE = env("MEDIA_RTMP_MODULE", default="/usr/lib/nginx/modules/ngx_rtmp_module.so")
 MEDIA_HEALTH_PROBE_SECONDS = env.int("MEDIA_HEALTH_PROBE_SECONDS", default=8)
+# The demo of `make run` (DJANGO_DEBUG on only): an encoder feeding the demo live show.
+DEMO_ENCODER = env.bool("DEMO_ENCODER", default=True)
 MEDIA_KEEP_RECORDING_SOURCES = env.bool("MEDIA_KEEP_RECORDING_SOURCES", default=False)
 # How long one finalization of a recording holds its lock: above the task's time limit (2,000 s), so a
 # running finalization never loses it, and below CELERY_VISIBILITY_TIMEOUT_SECONDS, so the task of a

@@ -232,19 +232,35 @@ def test_key_rotation_sends_no_event(artist, django_capture_on_commit_callbacks)
 
 
 @pytest.fixture
-def development(settings):
-    """Demo data exists only in development (DEBUG on); pytest-django runs with DEBUG off."""
+def development(settings, tmp_path):
+    """Demo data exists only in development (DEBUG on); pytest-django runs with DEBUG off. The demo
+    replay's real recording is stored under a temporary MEDIA_ROOT."""
     settings.DEBUG = True
+    settings.MEDIA_ROOT = tmp_path / "media"
 
 
-def test_seed_demo_runs_twice_without_duplicating(capsys, development):
+def test_seed_demo_runs_twice_without_duplicating(capsys, development, settings):
     call_command("seed_demo")
     first = capsys.readouterr().out
     counts = (User.objects.count(), LiveStream.objects.count())
     statuses = sorted(LiveStream.objects.values_list("status", flat=True))
     call_command("seed_demo")
     assert (User.objects.count(), LiveStream.objects.count()) == counts
-    assert statuses == ["ended", "live", "scheduled", "scheduled"]
+    # Nothing listed as live without an encoder (the demo encoder makes the live show live), and the
+    # replay has a real recording made at seed time.
+    assert statuses == ["ended", "scheduled", "scheduled", "scheduled"]
+    replay = LiveStream.objects.get(status="ended").recordings.get()
+    assert replay.status == "ready" and replay.duration_seconds > 0
+    stored = Path(settings.MEDIA_ROOT) / replay.file.name
+    assert stored.stat().st_size == replay.size_bytes > 10_000
+    assert (Path(settings.MEDIA_ROOT) / replay.thumbnail.name).stat().st_size > 0
+    probe = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(stored)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert abs(float(probe.stdout) - replay.duration_seconds) < 1
     assert LiveStream.objects.filter(is_pay_per_view=True, ticket_price__gt=0).exists()
     assert LiveStream.objects.filter(is_pay_per_view=False).exists()
     for username in ("demo_artist", "demo_viewer", "demo_staff"):

@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import User
-from streams import services
+from streams import demo, services
 from streams.models import LiveStream
 
 # username, password (None: a random one, printed once), role, is_staff
@@ -80,16 +80,21 @@ class Command(BaseCommand):
 
     def _seed_streams(self, *, artist: User) -> None:
         now = timezone.now()
-        # The studio session starts in a few minutes, so an encoder can go live with it at once
-        # (publishing opens STREAM_PUBLISH_OPENS_SECONDS before the start).
+        # Nothing is listed as live or as a replay without video: the live show goes live when the demo
+        # encoder (`manage.py demo_encoder`, a process of `make run`) publishes to it, and the replay gets
+        # a real short recording made now. The studio session starts in a few minutes, so an encoder of
+        # the user's own can go live with it (publishing opens STREAM_PUBLISH_OPENS_SECONDS before).
         demo_streams = [
             ("Rock Night (pay-per-view)", "concert", True, Decimal("29.99"), None, timedelta(days=1)),
             ("Acoustic Studio Session", "studio_session", False, Decimal("0"), None, timedelta(minutes=5)),
-            ("Ask Me Anything", "artist_interaction", False, Decimal("0"), "live", timedelta(minutes=1)),
-            ("Last Week's Jam", "concert", False, Decimal("0"), "ended", timedelta(minutes=1)),
+            (demo.DEMO_LIVE_TITLE, "artist_interaction", False, Decimal("0"), None, timedelta(minutes=1)),
+            (demo.DEMO_REPLAY_TITLE, "concert", False, Decimal("0"), "ended", timedelta(minutes=1)),
         ]
         for title, kind, ppv, price, status, starts_in in demo_streams:
             if LiveStream.objects.filter(artist=artist, title=title).exists():
+                continue
+            if status == "ended" and not demo.ffmpeg_available():
+                self.stderr.write(f"No ffmpeg: the demo replay {title!r} is not made (it would have no video).")
                 continue
             stream = services.stream_create(
                 by_user=artist,
@@ -102,7 +107,7 @@ class Command(BaseCommand):
                 max_viewers=1000 if ppv else None,
                 is_recording_enabled=True,
             )
-            if status in ("live", "ended"):
-                services.stream_start(stream_id=stream.id)
             if status == "ended":
-                services.stream_end(stream_id=stream.id)
+                services.stream_start(stream_id=stream.id)
+                stream = services.stream_end(stream_id=stream.id)
+                demo.replay_record(stream=stream)

@@ -1,7 +1,11 @@
 """The media plane with real processes on loopback: nginx-rtmp from the project's config, ffmpeg
 publishers, the platform's callbacks reaching a live Django, HLS and replays fetched over HTTP."""
 
+import os
 import re
+import subprocess
+import sys
+import time
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -9,7 +13,10 @@ from urllib.parse import urlparse
 import pytest
 from django.utils import timezone
 
+from accounts.tests.factories import ArtistFactory
+from livestream_site.testing.processes import test_database_url
 from payments.models import LiveStreamPayment
+from streams.demo import DEMO_LIVE_TITLE
 from streams.media.backends import get_backend
 from streams.media.backends.rtmp.hls import secure_link_token
 from streams.models import LiveStream, LiveStreamRecording
@@ -213,3 +220,53 @@ def test_reconnect_keeps_one_live_stream_and_one_recording_with_replay_for_ticke
     assert status == 200 and body[:2] == b"\xff\xd8"  # a JPEG
     tampered = listed[0]["url"].replace(".mp4", "x.mp4")
     assert http_get(tampered)[0] == 403
+
+
+def _demo_encoder(env: dict) -> subprocess.Popen:
+    base = Path(__file__).resolve().parents[3]
+    process_env = {**os.environ, "DATABASE_URL": test_database_url(), **env}
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "demo_encoder"],
+        cwd=base,
+        env=process_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def test_the_demo_encoder_makes_the_demo_show_really_live_and_stops_with_its_process(media):
+    """`make run`'s demo process publishes ffmpeg's test picture to the demo live show through the real
+    nginx, so the demo lists nothing as live without video; stopping the process stops the encoder."""
+    artist = ArtistFactory(username="demo_artist")
+    stream = stream_factory(artist=artist, title=DEMO_LIVE_TITLE, scheduled_start_time=_soon())
+    encoder = _demo_encoder({"DJANGO_DEBUG": "true", "RTMP_INGEST_URL": media.RTMP_INGEST_URL})
+    try:
+        wait_for(lambda: _status(stream) == "live", timeout=30, message="the demo show to go live")
+        renditions = wait_for(
+            lambda: (Path(media.RUN_DIR) / "hls" / str(stream.id) / "master.m3u8").exists(),
+            timeout=30,
+            message="the demo show's HLS",
+        )
+        assert renditions
+    finally:
+        encoder.terminate()
+        encoder.wait(timeout=15)
+    # Its ffmpeg went with it: no publisher of the demo key is left running.
+    wait_for(
+        lambda: subprocess.run(["pgrep", "-f", stream.stream_key], capture_output=True).returncode == 1,
+        timeout=10,
+        message="the demo encoder's ffmpeg to stop",
+    )
+
+
+def test_the_demo_encoder_idles_in_production():
+    production = {"DJANGO_DEBUG": "false", "DJANGO_SECRET_KEY": "p" * 60, "DJANGO_ALLOWED_HOSTS": "localhost"}
+    encoder = _demo_encoder(production)
+    try:
+        assert "demo encoder: off (DJANGO_DEBUG=false)" in encoder.stdout.readline()
+        time.sleep(1)
+        assert encoder.poll() is None  # idles: honcho would stop every process if it exited
+    finally:
+        encoder.terminate()
+        encoder.wait(timeout=10)
