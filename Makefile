@@ -37,6 +37,7 @@ system-deps:
 run: system-deps migrate frontend
 	$(PY) manage.py seed_demo --if-empty --if-debug
 	$(PY) manage.py collectstatic --noinput --verbosity 0
+	$(PY) manage.py metrics_reset
 	@echo "Platform at http://$(HOST):$(PORT)/  (admin: /admin/, API: /api/, docs: /api/docs/)"
 	@echo "RTMP ingest at rtmp://127.0.0.1:$${RTMP_PORT:-1935}/live (stream key from GET /api/livestreams/{id}/ingest)"
 	$(VENV)/bin/honcho start -f Procfile

@@ -1,10 +1,13 @@
 """/metrics through HTTP: it parses as Prometheus text, its counters move after real actions (a chat message
 over the WebSocket, a webhook, a task), its access rules hold, and two server processes add up."""
 
+import subprocess
 import urllib.request
+from pathlib import Path
 
 import pytest
 from channels.db import database_sync_to_async
+from django.core.management import call_command
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -200,3 +203,21 @@ def test_payments_are_counted_by_outcome(client_for, viewer, ppv_stream, stripe_
     assert value(after, "livestage_webhook_events_total", outcome="processed") == (
         value(before, "livestage_webhook_events_total", outcome="processed") + 2
     )
+
+
+def test_metrics_reset_empties_the_multiprocess_directory_of_earlier_runs(settings, tmp_path):
+    settings.PROMETHEUS_MULTIPROC_DIR = tmp_path
+    (tmp_path / "counter_12345.db").write_bytes(b"stale")
+    (tmp_path / "gauge_livesum_12345.db").write_bytes(b"stale")
+    (tmp_path / "keep.txt").write_text("not a metrics file")
+    call_command("metrics_reset")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["keep.txt"]
+
+
+def test_make_run_resets_the_metrics_before_it_starts_the_processes():
+    base = Path(__file__).resolve().parents[2]
+    dry_run = subprocess.run(["make", "-n", "run"], cwd=base, capture_output=True, text=True, timeout=60).stdout
+    lines = dry_run.splitlines()
+    reset = next(index for index, line in enumerate(lines) if "metrics_reset" in line)
+    start = next(index for index, line in enumerate(lines) if "honcho start" in line)
+    assert reset < start
