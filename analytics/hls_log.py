@@ -31,6 +31,7 @@ from django.utils import timezone
 from streams.media.backends import HlsRequest, get_backend
 from streams.models import LiveStream
 
+from .clients import address_country, device_describe
 from .models import ViewerSession
 
 logger = logging.getLogger(__name__)
@@ -131,6 +132,9 @@ def _visit_fold(*, stream_id: str, viewer_key: str, visit: list[HlsRequest], idl
             source=ViewerSession.Source.HLS,
             started_at=first,
             last_seen_at=last,
+            # The player's own words and address (the media server's log has no CDN header to trust).
+            country=address_country(visit[0].client),
+            **device_describe(visit[0].user_agent or ""),
         )
     session.last_seen_at = max(session.last_seen_at, last)
     session.watch_seconds += sum(renditions.values())

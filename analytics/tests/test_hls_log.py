@@ -103,6 +103,9 @@ def test_a_player_without_cmcd_is_one_viewer_by_address_and_user_agent(log):
     vlc = sessions[1]
     assert (vlc.started_at, vlc.last_seen_at, vlc.ended_at) == (log.t0, log.t0 + timedelta(seconds=10), None)
     assert vlc.viewer_key.startswith("a") and vlc.viewer_key != sessions[0].viewer_key
+    # Device and country as for page viewers: from the player's user agent and address.
+    assert (vlc.device_class, vlc.browser, vlc.country) == ("other", "VLC", "ZZ")  # a documentation address
+    assert (sessions[0].device_class, sessions[0].os) == ("tv", "Tizen")
 
     # Later lines extend the same session; the lines already read are not counted again.
     log.write(stream, 40, "seg_20.ts")
@@ -113,6 +116,13 @@ def test_a_player_without_cmcd_is_one_viewer_by_address_and_user_agent(log):
     vlc.refresh_from_db()
     assert vlc.watch_seconds == 14.0
     assert ViewerSession.objects.filter(stream=stream).count() == 2
+
+
+def test_an_other_players_country_comes_from_its_address(log):
+    stream = stream_factory(status="live")
+    log.write(stream, 0, "seg_0.ts", addr="81.2.69.160")
+    fold()
+    assert ViewerSession.objects.get(stream=stream).country == "GB"
 
 
 def test_a_viewer_back_after_the_idle_time_is_a_new_session_and_the_old_one_closes(log):
