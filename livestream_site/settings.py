@@ -382,6 +382,8 @@ MEDIA_FFPROBE = env("MEDIA_FFPROBE", default="ffprobe")
 MEDIA_NGINX = env("MEDIA_NGINX", default="nginx")
 MEDIA_RTMP_MODULE = env("MEDIA_RTMP_MODULE", default="/usr/lib/nginx/modules/ngx_rtmp_module.so")
 MEDIA_HEALTH_PROBE_SECONDS = env.int("MEDIA_HEALTH_PROBE_SECONDS", default=8)
+# How old the catalogue's still of a live picture may get before it is made again.
+LIVE_PICTURE_SECONDS = env.int("LIVE_PICTURE_SECONDS", default=30)
 # The demo of `make run` (DJANGO_DEBUG on only): an encoder feeding the demo live show.
 DEMO_ENCODER = env.bool("DEMO_ENCODER", default=True)
 MEDIA_KEEP_RECORDING_SOURCES = env.bool("MEDIA_KEEP_RECORDING_SOURCES", default=False)

@@ -14,5 +14,6 @@ urlpatterns = [
     path("", views.stream_list_page, name="stream-list"),
     path("streams/<str:stream_id>/", views.stream_page, name="stream-page"),
     path("streams/<str:stream_id>/calendar.ics", views.stream_calendar, name="stream-calendar"),
+    path("streams/<str:stream_id>/live.jpg", views.stream_live_picture, name="stream-live-picture"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
 ]

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
@@ -54,6 +54,20 @@ def _replay_media(streams) -> dict:
             "seconds": recording.duration_seconds,
         }
     return media
+
+
+def stream_live_picture(request, stream_id):
+    """A recent still of a live show's picture (the catalogue's thumbnail); 404 when there is none."""
+    try:
+        stream = stream_get(stream_id=stream_id)
+    except ApplicationError:
+        raise Http404("No such stream") from None
+    picture = get_backend().live_picture(stream=stream) if stream.status == LiveStream.Status.LIVE else None
+    if picture is None:
+        raise Http404("No live picture")
+    response = FileResponse(picture.open("rb"), content_type="image/jpeg")
+    response["Cache-Control"] = f"public, max-age={settings.LIVE_PICTURE_SECONDS}"
+    return response
 
 
 def stream_calendar(request, stream_id):

@@ -19,6 +19,13 @@
     return `in ${m} min ${s % 60} s`;
   }
 
+  // A thumbnail that cannot be had (a live show whose picture is not there yet) goes, rather than show
+  // a broken image.
+  document.querySelectorAll("img.thumb").forEach((image) => {
+    if (image.complete && !image.naturalWidth) image.remove();
+    else image.addEventListener("error", () => image.remove());
+  });
+
   const countdowns = document.querySelectorAll(".countdown[data-start]");
   function tick() {
     countdowns.forEach((element) => {

@@ -95,6 +95,11 @@ class StreamingBackend(ABC):
         behind); None when nothing is being transcoded or the media system does not say."""
         return None
 
+    def live_picture(self, *, stream) -> Path | None:
+        """A recent still (JPEG) of the live picture, for the catalogue's thumbnails; None when the media
+        system has none to give."""
+        return None
+
     # --- Playback -------------------------------------------------------------------------------
     @abstractmethod
     def playback_url(self, *, stream, expires_at: datetime, viewer_id: int | None = None) -> str:

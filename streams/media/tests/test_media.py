@@ -235,7 +235,7 @@ def _demo_encoder(env: dict) -> subprocess.Popen:
     )
 
 
-def test_the_demo_encoder_makes_the_demo_show_really_live_and_stops_with_its_process(media):
+def test_the_demo_encoder_makes_the_demo_show_really_live_and_stops_with_its_process(media, client):
     """`make run`'s demo process publishes ffmpeg's test picture to the demo live show through the real
     nginx, so the demo lists nothing as live without video; stopping the process stops the encoder."""
     artist = ArtistFactory(username="demo_artist")
@@ -249,6 +249,17 @@ def test_the_demo_encoder_makes_the_demo_show_really_live_and_stops_with_its_pro
             message="the demo show's HLS",
         )
         assert renditions
+        # The catalogue shows a still of the live picture, made from the newest segment and reused.
+        picture = wait_for(
+            lambda: (lambda r: r if r.status_code == 200 else None)(client.get(f"/streams/{stream.id}/live.jpg")),
+            timeout=30,
+            message="a live picture",
+        )
+        assert picture["Content-Type"] == "image/jpeg" and b"".join(picture.streaming_content)[:3] == b"\xff\xd8\xff"
+        made = (Path(media.RUN_DIR) / "hls" / str(stream.id) / "live.jpg").stat().st_mtime
+        assert client.get(f"/streams/{stream.id}/live.jpg").status_code == 200
+        assert (Path(media.RUN_DIR) / "hls" / str(stream.id) / "live.jpg").stat().st_mtime == made
+        assert f'src="/streams/{stream.id}/live.jpg"' in client.get("/").content.decode()
     finally:
         encoder.terminate()
         encoder.wait(timeout=15)
@@ -258,6 +269,12 @@ def test_the_demo_encoder_makes_the_demo_show_really_live_and_stops_with_its_pro
         timeout=10,
         message="the demo encoder's ffmpeg to stop",
     )
+
+
+def test_no_live_picture_before_a_show_is_live(client, artist):
+    stream = stream_factory(artist=artist, scheduled_start_time=_soon())
+    assert client.get(f"/streams/{stream.id}/live.jpg").status_code == 404
+    assert client.get("/streams/not-a-stream/live.jpg").status_code == 404
 
 
 def test_the_demo_encoder_idles_in_production():

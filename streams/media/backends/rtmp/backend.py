@@ -73,6 +73,33 @@ class RtmpBackend(StreamingBackend):
         except FileNotFoundError:
             return []
 
+    def live_picture(self, *, stream) -> Path | None:
+        """A frame of the newest segment of the lowest rendition, remade at most every
+        LIVE_PICTURE_SECONDS (one ffmpeg run however many visitors ask), kept beside the HLS output."""
+        renditions = self.renditions(stream=stream)
+        if not renditions:
+            return None
+        folder = self.hls_root / str(stream.id)
+        picture = folder / "live.jpg"
+        try:
+            if time.time() - picture.stat().st_mtime < settings.LIVE_PICTURE_SECONDS:
+                return picture
+        except FileNotFoundError:
+            pass
+        segments = sorted((folder / renditions[0].name).glob("*.ts"), key=lambda path: path.stat().st_mtime)
+        if len(segments) < 2:
+            return picture if picture.exists() else None
+        partial = folder / f".live-{os.getpid()}.jpg"
+        command = [settings.MEDIA_FFMPEG, "-v", "error", "-y", "-i", str(segments[-2]), "-frames:v", "1"]
+        command += ["-vf", "scale=-2:360", str(partial)]
+        try:
+            subprocess.run(command, capture_output=True, timeout=15, check=True)
+            partial.replace(picture)  # atomic: a reader never sees half a file
+        except (subprocess.SubprocessError, OSError):
+            logger.warning("live picture of %s could not be made", stream.id, exc_info=True)
+            partial.unlink(missing_ok=True)
+        return picture if picture.exists() else None
+
     def output_remove(self, *, stream_id: UUID | str) -> None:
         shutil.rmtree(self.hls_root / str(stream_id), ignore_errors=True)
 
