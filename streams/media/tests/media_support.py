@@ -69,6 +69,20 @@ def media_server(settings, tmp_path: Path, callback_base_url: str):
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        _callbacks_settle()
+
+
+def _callbacks_settle(seconds: float = 3) -> None:
+    """Let nginx's last callbacks (on_publish_done of an encoder a test just stopped) finish before the
+    test's database is flushed: a callback still writing meanwhile deadlocks with the flush's TRUNCATE."""
+    from streams.models import StreamIngest
+
+    deadline = time.monotonic() + seconds
+    try:
+        while StreamIngest.objects.filter(is_publishing=True).exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    except Exception:  # no database in this test: nothing to settle
+        pass
 
 
 def publisher(settings, key: str, *, seconds: float, size: str = "1280x720") -> subprocess.Popen:
