@@ -16,6 +16,7 @@ from django.conf import settings
 from django.test import Client as DjangoClient
 
 from accounts.tests.factories import UserFactory, token_for
+from chat import services as chat_services
 from livestream_site.testing.processes import daphne_server
 from streams.tests.factories import stream_factory
 
@@ -368,3 +369,20 @@ def test_malformed_socketio_packets_leave_the_server_answering(server, node_sock
     node_socketio.connect("after", f"{server.url}/livestream")
     node_socketio.emit("after", "joinStream", {"streamId": str(stream.id)}, ack="join")
     assert node_socketio.ack("after", "join")["viewerCount"] == 1
+
+
+def test_a_socketio_viewer_who_loses_access_leaves_the_room_too(server, node_socketio, artist):
+    """Audit F7 on the original module's protocol: a ban without end takes the Socket.IO viewer out of the
+    room (the same revoke the native viewers get), with the reason, and a new join is refused."""
+    stream = stream_factory(artist=artist, status="live")
+    stream_id = str(stream.id)
+    fan = UserFactory()
+    node_socketio.connect("fan", f"{server.url}/livestream", auth={"token": token_for(fan)}, transports=["websocket"])
+    node_socketio.emit("fan", "joinStream", {"streamId": stream_id}, ack="join")
+    assert node_socketio.ack("fan", "join")["streamId"] == stream_id
+    chat_services.chat_ban_create(stream_id=stream.id, user_id=fan.id, by_user=artist)
+    error = node_socketio.event("fan", "error", lambda data: data.get("streamId") == stream_id)
+    assert error["code"] == "banned"
+    assert node_socketio.event("fan", "leftStream") == {"streamId": stream_id, "reason": "banned"}
+    node_socketio.emit("fan", "joinStream", {"streamId": stream_id}, ack="again")
+    assert node_socketio.ack("fan", "again")["code"] == "banned"
