@@ -14,4 +14,5 @@ urlpatterns = [
     path("", views.stream_list_page, name="stream-list"),
     path("streams/<str:stream_id>/", views.stream_page, name="stream-page"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
+    path("artists/<str:ref>/", views.artist_page, name="artist-page"),
 ]
