@@ -100,7 +100,7 @@ def stream_followers_notify(*, stream_id, kind: str) -> int:
 
 def stream_has_followers_to_email(*, stream_id) -> bool:
     """Whether anyone would get an e-mail about the show (most shows' artists have no followers yet: no task)."""
-    artist_id = LiveStream.objects.filter(pk=stream_id).values("artist_id")
+    artist_id = LiveStream.objects.filter(pk=stream_id).values("artist_id")[:1]
     return followers_to_email(artist_id=artist_id).exists()
 
 
