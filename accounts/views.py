@@ -74,8 +74,11 @@ def account_page(request):
 @login_required
 @require_POST
 def token_rotate_page(request):
+    had_one = Token.objects.filter(user=request.user).exists()
     user_token_rotate(user=request.user)
-    messages.success(request, "A new API token was made; the old one no longer works.")
+    messages.success(
+        request, "A new API token was made; the old one no longer works." if had_one else "Your API token was made."
+    )
     return HttpResponseRedirect(reverse("account"))
 
 
