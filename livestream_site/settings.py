@@ -201,6 +201,9 @@ ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 ACCOUNT_EMAIL_VERIFICATION = "optional"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_CHANGE_EMAIL = True
+# Changing the e-mail (which receives password resets) asks for the password again unless the user signed in
+# within the last ACCOUNT_REAUTHENTICATION_TIMEOUT seconds (allauth's default: 300).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Livestage] "
 # Sign-in and sign-up are throttled by accounts/throttles.py (audit F9: 429 with Retry-After, by account and

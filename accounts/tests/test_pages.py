@@ -133,6 +133,10 @@ def test_change_e_mail_after_confirming_the_new_address(client):
     mail.outbox.clear()
     new = f"{name}-new@example.com"
     response = client.post("/accounts/email/", {"email": new, "action_add": ""})
+    # The password first (the e-mail receives password resets); then the change goes on by itself.
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/reauthenticate/")
+    assert mail.outbox == []
+    response = client.post(response["Location"], {"password": NEW_PASSWORD})
     assert response.status_code == 302
     user = User.objects.get(username=name)
     assert user.email == f"{name}@example.com"  # not before the new address is confirmed
@@ -197,3 +201,14 @@ def test_the_artist_role_shows_on_the_account_page(client):
     client.force_login(artist)
     page = client.get("/accounts/").content.decode()
     assert "Artist" in page and f"/artists/{artist.username}/" in page
+
+
+def test_changing_the_e_mail_needs_the_right_password(client):
+    user = UserFactory()
+    client.force_login(user)
+    response = client.post("/accounts/email/", {"email": "elsewhere@example.com", "action_add": ""})
+    assert response.status_code == 302 and response["Location"].startswith("/accounts/reauthenticate/")
+    assert client.post(response["Location"], {"password": "wrong"}).status_code == 200
+    assert mail.outbox == []
+    user.refresh_from_db()
+    assert user.email != "elsewhere@example.com"
