@@ -1,6 +1,7 @@
 """Reads of accounts: artists, and who follows them."""
 
 from django.db.models import Q, QuerySet
+from rest_framework.authtoken.models import Token
 
 from livestream_site.errors import NotFound
 
@@ -39,3 +40,12 @@ def followers_to_email(*, artist_id: int) -> QuerySet[User]:
         .exclude(email="")
         .order_by("pk")
     )
+
+
+def followed_artists(*, fan: User) -> QuerySet[User]:
+    return User.objects.filter(followers__fan=fan).order_by("username")
+
+
+def user_api_token(*, user: User) -> str | None:
+    """The user's API token, or None before one was made (the account page offers to make it)."""
+    return Token.objects.filter(user=user).values_list("key", flat=True).first()

@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
-from rest_framework.authtoken.models import Token
 
 from livestream_site.errors import ApplicationError
 
+from .selectors import followed_artists, user_api_token
 from .services import (
     follow_create,
     follow_delete,
@@ -66,15 +66,14 @@ class SignupView(allauth_views.SignupView):
 
 @login_required
 def account_page(request):
-    token = Token.objects.filter(user=request.user).first()
-    follows = request.user.follows.select_related("artist").order_by("artist__username")
-    return render(request, "account/account.html", {"token": token, "follows": follows})
+    context = {"token": user_api_token(user=request.user), "followed": followed_artists(fan=request.user)}
+    return render(request, "account/account.html", context)
 
 
 @login_required
 @require_POST
 def token_rotate_page(request):
-    had_one = Token.objects.filter(user=request.user).exists()
+    had_one = user_api_token(user=request.user) is not None
     user_token_rotate(user=request.user)
     messages.success(
         request, "A new API token was made; the old one no longer works." if had_one else "Your API token was made."
