@@ -1,7 +1,7 @@
-"""Registration, tokens and the signed-in user."""
+"""Registration, tokens, the signed-in user and follows."""
 
 from django.contrib.auth import authenticate
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.response import Response
@@ -11,7 +11,8 @@ from livestream_site.errors import ApplicationError
 from livestream_site.schema import error_responses
 
 from .models import User
-from .services import user_register, user_token_get
+from .selectors import artist_follower_count, artist_get
+from .services import follow_create, follow_delete, user_register, user_token_get
 from .throttles import login_attempt_check, login_failure_record, signup_attempt_check
 
 
@@ -87,3 +88,34 @@ class MeView(APIView):
 
     def get(self, request):
         return Response(UserOutput(request.user).data)
+
+
+class FollowOutput(serializers.Serializer):
+    artist_id = serializers.IntegerField()
+    following = serializers.BooleanField()
+    follower_count = serializers.IntegerField()
+
+
+ARTIST_ID = OpenApiParameter("artist_id", int, OpenApiParameter.PATH, description="The artist's user id.")
+
+
+class FollowView(APIView):
+    """Follow (POST) or unfollow (DELETE) an artist; both are idempotent and answer the state after."""
+
+    serializer_class = FollowOutput
+    permission_classes = [IsAuthenticated]
+
+    def _answer(self, artist_id: int, following: bool) -> Response:
+        artist = artist_get(artist_id=artist_id)
+        count = artist_follower_count(artist=artist)
+        return Response(FollowOutput({"artist_id": artist.id, "following": following, "follower_count": count}).data)
+
+    @extend_schema(request=None, responses={200: FollowOutput}, parameters=[ARTIST_ID])
+    def post(self, request, artist_id: int):
+        follow_create(fan=request.user, artist_id=int(artist_id))
+        return self._answer(int(artist_id), True)
+
+    @extend_schema(request=None, responses={200: FollowOutput}, parameters=[ARTIST_ID])
+    def delete(self, request, artist_id: int):
+        follow_delete(fan=request.user, artist_id=int(artist_id))
+        return self._answer(int(artist_id), False)

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "channels",
+    "allauth",
+    "allauth.account",
     "accounts",
     "streams",
     "payments",
@@ -68,6 +70,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
 ]
 
 # Every API path answers with and without a trailing slash; never redirect a POST.
@@ -160,6 +163,12 @@ CELERY_BEAT_SCHEDULE: dict = {
         "task": "analytics.monitoring_tasks.ingest_sample_task",
         "schedule": env.float("ANALYTICS_INGEST_SAMPLE_SECONDS", default=10.0),
     },
+    # Followers' reminders of shows starting within FOLLOWER_REMINDER_MINUTES (streams/notifications.py).
+    "streams-follower-reminders": {
+        "task": "streams.tasks.stream_reminders_send_task",
+        "schedule": 60.0,
+        "options": {"expires": 50.0},
+    },
 }
 
 # --- Auth -------------------------------------------------------------------------------------
@@ -178,6 +187,40 @@ AUTH_THROTTLE_SIGNUPS_PER_ADDRESS = env.int("AUTH_THROTTLE_SIGNUPS_PER_ADDRESS",
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+# The pages' accounts (django-allauth): sign in with the username (the API's token endpoint takes it too, and
+# the per-account throttle counts one name per account); an e-mail address is required at sign-up, for
+# password resets and follower e-mails, and is verified by a link (optional: signing in does not wait for it).
+ACCOUNT_LOGIN_METHODS = {"username"}
+ACCOUNT_SIGNUP_FIELDS = ["username*", "email*", "password1*", "password2*"]
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_CHANGE_EMAIL = True
+# Changing the e-mail (which receives password resets) asks for the password again unless the user signed in
+# within the last ACCOUNT_REAUTHENTICATION_TIMEOUT seconds (allauth's default: 300).
+ACCOUNT_REAUTHENTICATION_REQUIRED = True
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_EMAIL_SUBJECT_PREFIX = "[Livestage] "
+# Sign-in and sign-up are throttled by accounts/throttles.py (audit F9: 429 with Retry-After, by account and
+# by address, shared with the API); allauth's own limits stay on for the rest (password resets, e-mails).
+ACCOUNT_RATE_LIMITS = {"login": None, "login_failed": None, "signup": None}
+
+# --- E-mail -----------------------------------------------------------------------------------
+# EMAIL_URL: smtp+tls://user:password@host:587 (or smtp://, smtp+ssl://); unset prints every e-mail on the
+# console (the embedded default). Tests read Django's test outbox.
+vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Livestage <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where people reach the platform: the links of e-mails sent outside a request (follower notifications,
+# ticket receipts).
+SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{env('PORT', default='8000')}").rstrip("/")
+# Followers of an artist are reminded this many minutes before a show starts (streams/notifications.py).
+FOLLOWER_REMINDER_MINUTES = env.int("FOLLOWER_REMINDER_MINUTES", default=30)
 
 # --- REST API ---------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -221,8 +264,6 @@ SPECTACULAR_SETTINGS = {
 # --- Streams ----------------------------------------------------------------------------------
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", default="usd").lower()
 STREAMING_BASE_URL = env("STREAMING_BASE_URL", default="http://127.0.0.1:8080")
-# The platform's public address, for links in e-mails (receipts, notifications).
-SITE_URL = env("SITE_URL", default=f"http://127.0.0.1:{env('PORT', default='8000')}").rstrip("/")
 
 # --- Payments (Stripe) ------------------------------------------------------------------------
 STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")

@@ -15,7 +15,7 @@ from streams import urls as streams_urls
 from streams.media import urls as media_urls
 
 from .metrics import metrics_view
-from .views import healthz
+from .views import favicon, healthz
 
 APPS = [accounts_urls, streams_urls, media_urls, payments_urls, chat_urls, analytics_urls]
 
@@ -30,6 +30,7 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     re_path(r"^healthz/?$", healthz, name="healthz"),
     re_path(r"^metrics/?$", metrics_view, name="metrics"),
+    path("favicon.ico", favicon, name="favicon"),
     *(pattern for app in APPS for pattern in app.urlpatterns),
 ]
 

@@ -1,4 +1,4 @@
-"""Site-wide views: the health check."""
+"""Site-wide views: the health check, the error pages' API variants and the favicon."""
 
 import logging
 import uuid
@@ -7,7 +7,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.cache import cache
 from django.db import connection
-from django.http import JsonResponse
+from django.http import HttpResponseRedirect, JsonResponse
+from django.templatetags.static import static
 from django.views.defaults import bad_request as django_bad_request
 from django.views.defaults import page_not_found
 
@@ -49,6 +50,11 @@ def not_found(request, exception=None):
     if request.path.startswith("/api/"):
         return JsonResponse(error_body("not_found", "No such API path."), status=404)
     return page_not_found(request, exception)
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the pages say: the SVG icon (static/favicon.svg) answers."""
+    return HttpResponseRedirect(static("favicon.svg"))
 
 
 def bad_request(request, exception=None):

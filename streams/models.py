@@ -195,3 +195,28 @@ class StreamIngest(models.Model):
 
     def __str__(self) -> str:
         return f"Ingest of {self.stream_id} ({'publishing' if self.is_publishing else 'idle'})"
+
+
+class FollowerNotification(models.Model):
+    """One e-mail sent to one follower about one show: the unique constraint makes each kind go out at most once."""
+
+    class Kind(models.TextChoices):
+        SCHEDULED = "scheduled", "New show"
+        REMINDER = "reminder", "Starting soon"
+        LIVE = "live", "Live now"
+
+    stream = models.ForeignKey(LiveStream, on_delete=models.CASCADE, related_name="follower_notifications")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    sent_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["stream", "user", "kind"], name="follower_notification_once"),
+            models.CheckConstraint(
+                condition=Q(kind__in=["scheduled", "reminder", "live"]), name="follower_notification_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} of {self.stream_id} to {self.user_id}"

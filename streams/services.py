@@ -14,7 +14,7 @@ from livestream_site.events import stream_access_revoke_on_commit, stream_event_
 
 from .models import DEFAULT_STREAM_SETTINGS, LiveStream, stream_key_generate
 from .selectors import stream_get, stream_public_data
-from .signals import stream_cancelled, stream_delete_requested, stream_ended
+from .signals import stream_cancelled, stream_delete_requested, stream_ended, stream_scheduled, stream_went_live
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ def stream_create(
     stream.full_clean()
     stream.save()
     logger.info("stream %s created by artist %s", stream.id, artist.id)
+    _signal_send_on_commit(stream_scheduled, stream_id=stream.id)
     return stream
 
 
@@ -176,6 +177,8 @@ def _transition(*, stream_id, action: str) -> LiveStream:
             stream_access_revoke_on_commit(stream_id=stream.id, user_ids=None, reason="cancelled")
         elif target == S.ENDED:
             _stream_ended_send_on_commit(stream_id=stream.id)
+        elif target == S.LIVE:
+            _signal_send_on_commit(stream_went_live, stream_id=stream.id)
     return stream
 
 
@@ -210,6 +213,11 @@ def _stream_cancelled_send_on_commit(*, stream_id) -> None:
 def _stream_ended_send_on_commit(*, stream_id) -> None:
     """Announce the end once committed (analytics rolls the show up); no receiver can break it."""
     transaction.on_commit(lambda: stream_ended.send_robust(sender=LiveStream, stream_id=stream_id), robust=True)
+
+
+def _signal_send_on_commit(signal, *, stream_id) -> None:
+    """Announce a lifecycle step once committed (the followers' e-mails); no receiver can break it."""
+    transaction.on_commit(lambda: signal.send_robust(sender=LiveStream, stream_id=stream_id), robust=True)
 
 
 QUALITY_ORDER = [LiveStream.Quality.LOW, LiveStream.Quality.MEDIUM, LiveStream.Quality.HIGH]

@@ -13,3 +13,10 @@ stream_delete_requested = Signal()
 # A stream ended (went from live to ended); sent once the end is committed, with `stream_id`. Analytics
 # listens (the final rollup of the show). Sent robustly, like stream_cancelled.
 stream_ended = Signal()
+
+# A stream was created (scheduled); sent once the creation is committed, with `stream_id`. The followers'
+# notifications listen (streams/receivers.py). Sent robustly, like stream_cancelled.
+stream_scheduled = Signal()
+
+# A stream went live (from scheduled to live); sent once committed, with `stream_id`. Sent robustly.
+stream_went_live = Signal()

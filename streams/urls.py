@@ -16,4 +16,5 @@ urlpatterns = [
     path("streams/<str:stream_id>/calendar.ics", views.stream_calendar, name="stream-calendar"),
     path("streams/<str:stream_id>/live.jpg", views.stream_live_picture, name="stream-live-picture"),
     path("dashboard/", views.dashboard_page, name="dashboard"),
+    path("artists/<str:ref>/", views.artist_page, name="artist-page"),
 ]

@@ -1,4 +1,4 @@
-"""Server-rendered pages: the stream catalogue, the viewer page and the artist dashboard."""
+"""Server-rendered pages: the stream catalogue, the viewer page, the artist dashboard and the artist page."""
 
 from datetime import timedelta
 
@@ -9,6 +9,7 @@ from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from accounts.selectors import artist_follower_count, artist_get, user_follows
 from analytics.clients import viewer_cookie_ensure
 from livestream_site.errors import ApplicationError
 from payments.selectors import stream_viewer_access
@@ -121,3 +122,27 @@ def dashboard_page(request):
     streams = stream_list_visible(user=user).filter(artist=user).order_by("-scheduled_start_time")
     context = {"streams": streams, "ingest_url": settings.RTMP_INGEST_URL}
     return render(request, "streams/dashboard.html", context)
+
+
+def artist_page(request, ref: str):
+    """An artist's live, upcoming and past shows, with the follow button; `ref` is the username or the id."""
+    try:
+        artist = artist_get(username=ref)
+    except ApplicationError:
+        if not ref.isdigit():
+            raise Http404("No such artist") from None
+        try:
+            artist = artist_get(artist_id=int(ref))
+        except ApplicationError:
+            raise Http404("No such artist") from None
+    streams = stream_list_visible(user=request.user).filter(artist=artist)
+    context = {
+        "artist": artist,
+        "live": streams.filter(status=LiveStream.Status.LIVE).order_by("-started_at"),
+        "upcoming": streams.filter(status=LiveStream.Status.SCHEDULED).order_by("scheduled_start_time"),
+        "past": streams.filter(status=LiveStream.Status.ENDED).order_by("-ended_at")[:48],
+        "follower_count": artist_follower_count(artist=artist),
+        "following": user_follows(fan=request.user, artist=artist),
+        "is_self": request.user.is_authenticated and request.user.pk == artist.pk,
+    }
+    return render(request, "streams/artist.html", context)

@@ -4,6 +4,7 @@ token endpoint, the sign-in page and sign-up."""
 import uuid
 
 import pytest
+from django.test import Client
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import PASSWORD, UserFactory
@@ -74,13 +75,27 @@ def test_the_sign_in_page_is_throttled_too(limits, client):
     user = _user()
     for _ in range(5):
         response = client.post(
-            "/accounts/login/", {"username": user.username, "password": "wrong"}, REMOTE_ADDR=_address()
+            "/accounts/login/", {"login": user.username, "password": "wrong"}, REMOTE_ADDR=_address()
         )
         assert response.status_code == 200  # the page again, with the form's error
-    response = client.post(
-        "/accounts/login/", {"username": user.username, "password": PASSWORD}, REMOTE_ADDR=_address()
-    )
+    response = client.post("/accounts/login/", {"login": user.username, "password": PASSWORD}, REMOTE_ADDR=_address())
     assert response.status_code == 429
     assert int(response["Retry-After"]) > 0
     assert "Too many wrong passwords" in response.content.decode()
     assert "_auth_user_id" not in client.session
+
+
+def test_the_sign_up_page_is_throttled_per_address(limits):
+    address = _address()
+
+    def sign_up():
+        name = f"new-{uuid.uuid4().hex[:10]}"
+        data = {"username": name, "email": f"{name}@example.com", "password1": "a-Long-pass-421"}
+        return Client().post("/accounts/signup/", {**data, "password2": data["password1"]}, REMOTE_ADDR=address)
+
+    codes = [sign_up().status_code for _ in range(3)]
+    assert codes == [302, 302, 302]
+    response = sign_up()
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert "Too many sign-ups" in response.content.decode()

@@ -58,6 +58,11 @@ EXPECTED = {
     "auth-register": ("/api/auth/register/", {"post": _all(201)}),
     "auth-token": ("/api/auth/token/", {"post": _all(200)}),
     "auth-me": ("/api/auth/me/", {"get": _row(401, 200, 200, 200, 200, 200, 200)}),
+    # Anyone signed in follows the stream's artist, except the artist (not oneself); both are idempotent.
+    "artist-follow": (
+        "/api/artists/{artist}/follow/",
+        {"post": _row(401, 200, 200, 200, 400, 200, 200), "delete": _row(401, 200, 200, 200, 200, 200, 200)},
+    ),
     "livestream-list": (
         "/api/livestreams/",
         {"get": _all(200), "post": _row(401, 403, 403, 201, 201, 403, 201)},
@@ -209,6 +214,7 @@ def _path(template, world):
         stream=world["stream"].id,
         victim=users["viewer"].id,
         moderator=users["moderator"].id,
+        artist=users["artist"].id,
         message=world["message"].id,
     )
 
