@@ -21,10 +21,10 @@ from livestream_site.errors import ApplicationError
 from livestream_site.events import stream_staff_room
 from livestream_site.parsers import json_loads
 from livestream_site.realtime import TRANSPORT_ERRORS, frame_encode, hub_get
-from payments.selectors import stream_watch_access
+from payments.selectors import stream_access_require, stream_viewer_access, stream_viewer_access_settled
 
-from . import inputs, services
-from .selectors import chat_settings_get, stream_is_exempt
+from . import inputs, joins, services
+from .selectors import join_slow_mode, stream_is_exempt
 
 logger = logging.getLogger(__name__)
 
@@ -80,12 +80,6 @@ async def sessions_keep_alive(connections) -> None:
     session_ids = [sid for connection in connections for sid in getattr(connection, "sessions", {}).values()]
     if session_ids:
         await database_sync_to_async(analytics_services.session_seen)(session_ids=session_ids)
-
-
-@database_sync_to_async
-def _join_check(user, stream_id):
-    stream = stream_watch_access(user=user, stream_id=stream_id)
-    return stream, stream_is_exempt(user=user, stream=stream), chat_settings_get(stream=stream).slow_mode_seconds
 
 
 class LiveStreamConsumer(AsyncWebsocketConsumer):
@@ -219,7 +213,7 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
         anonymous = viewer_clients.anonymous_id(viewer_clients.scope_cookies(self.scope))
         peer = (self.scope.get("client") or [None])[0]
         try:
-            self.sessions[str(stream.id)] = await database_sync_to_async(analytics_services.session_open)(
+            self.sessions[str(stream.id)] = await joins.session_open(
                 stream_id=stream.id,
                 viewer_key=viewer_clients.viewer_key(user=self.user, anonymous=anonymous, fallback=self.connection_id),
                 user_id=self.user.id if self.user.is_authenticated else None,
@@ -273,12 +267,24 @@ class LiveStreamConsumer(AsyncWebsocketConsumer):
             await hub.room_leave(stream_id, self)
 
     # Client events --------------------------------------------------------------------------------
+    async def _join_check(self, hub, stream_id: str):
+        """The stream a join is for, through the one access check; most joins settle it on the event loop."""
+        stream = await joins.join_stream_read(hub=hub, stream_id=stream_id)
+        access = stream_viewer_access_settled(user=self.user, stream=stream)
+        if access is None:  # a signed-in viewer of a pay-per-view stream: their ticket is read
+            access = await database_sync_to_async(stream_viewer_access)(user=self.user, stream=stream)
+        stream_access_require(access)
+        return stream
+
     async def join_stream(self, data: dict) -> None:
         stream_id = self._stream_id(data)
-        stream, exempt, slow_mode_seconds = await _join_check(self.user, stream_id)
+        stream = await self._join_check(hub_get(), stream_id)
+        exempt = stream_is_exempt(user=self.user, stream=stream)
+        slow_mode_seconds = join_slow_mode(stream=stream)
         newly_joined = stream_id not in self.joined
         count = None
         if newly_joined:
+            # Taken after the last await above: an idle hub may have stopped meanwhile.
             hub = hub_get()
             member = None if exempt else self._viewer_member()
             if member is not None:

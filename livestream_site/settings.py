@@ -246,6 +246,8 @@ WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS = env.int("WS_ANONYMOUS_CONNECTIONS_PER_ADD
 VIEWER_TTL_SECONDS = env.float("VIEWER_TTL_SECONDS", default=30.0)
 VIEWER_HEARTBEAT_SECONDS = env.float("VIEWER_HEARTBEAT_SECONDS", default=10.0)
 VIEWER_COUNT_INTERVAL_SECONDS = env.float("VIEWER_COUNT_INTERVAL_SECONDS", default=1.0)
+# Longest a join reuses what another join read about the stream (chat.joins); 0 reads it for every join.
+WS_JOIN_CACHE_SECONDS = env.float("WS_JOIN_CACHE_SECONDS", default=1.0)
 
 # --- Analytics (rollups and the analytics API) -----------------------------------------------
 # Minutes of each live stream re-rolled every minute, so reports that arrive late are folded in.
