@@ -97,6 +97,8 @@ keep(KEYS[1], KEYS[2], ARGV[2])
 return 0
 """
 )
+# Redis connections of one event loop's link (its pub/sub included).
+_LINK_CONNECTIONS = 64
 # Members per refresh script: bounds how long one script holds Redis.
 _REFRESH_CHUNK = 1000
 # Sliding-window log: at most ARGV[2] hits in the last ARGV[3] ms. Returns 0, or ms until allowed.
@@ -181,7 +183,10 @@ class RedisTransport(Transport):
 
     # One event loop ------------------------------------------------------------------------------
     def link_open(self, loop: asyncio.AbstractEventLoop, *, deliver: Deliver, subscribed: Subscribed) -> _Link:
-        client = redis.asyncio.Redis.from_url(self.url)
+        # Joins in a storm run many commands at once: past the pool's size they wait for a connection
+        # (the default pool refused them with MaxConnectionsError, and the joins failed).
+        pool = redis.asyncio.BlockingConnectionPool.from_url(self.url, max_connections=_LINK_CONNECTIONS, timeout=20)
+        client = redis.asyncio.Redis.from_pool(pool)
         return _Link(client=client, pubsub=client.pubsub(), deliver=deliver, subscribed=subscribed)
 
     async def link_close(self, link: _Link) -> None:
