@@ -104,6 +104,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 
 REDIS_URL = env("REDIS_URL", default="")
+# Web processes of `make run` (livestream_site/web.py): with Redis, one per core behind nginx; without it,
+# one (rooms, viewer counts and rate limits are then in-process and cannot be shared).
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=(os.cpu_count() or 1) if REDIS_URL else 1)
+if WEB_CONCURRENCY < 1 or (WEB_CONCURRENCY > 1 and not REDIS_URL):
+    raise ImproperlyConfigured("WEB_CONCURRENCY above 1 needs REDIS_URL (processes share rooms through Redis).")
+# Set by livestream_site/web.py for each web process it starts behind nginx (0, 1, ...); unset otherwise.
+WEB_PROCESS_INDEX = env.int("WEB_PROCESS_INDEX", default=None)
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
