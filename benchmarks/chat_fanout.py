@@ -391,7 +391,8 @@ def main() -> None:
             print(f"{result['server']} / baseline: deliveries/s x{ratio:.2f}, p99 latency x{p99:.2f}")
             ratios[result["server"]] = {"deliveries_per_s": round(ratio, 2), "p99": round(p99, 2)}
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"chat_fanout-{args.viewers}.json"
+    shape = f"-x{args.web_processes}" if args.web_processes > 1 else ""
+    path = RESULTS / f"chat_fanout-{args.viewers}{shape}.json"
     payload = {"benchmark": "chat_fanout", "at": time.time(), "load_average": os.getloadavg(), "results": results}
     path.write_text(json.dumps({**payload, "ratios_to_baseline": ratios}, indent=2) + "\n")
     print(f"written {path.relative_to(ROOT)}")

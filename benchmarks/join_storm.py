@@ -243,7 +243,8 @@ def report(results: list[dict], args) -> None:
         ratios[result["server"]] = round(ratio, 2)
         print(f"{result['server']} / baseline: joins/s x{ratio:.2f}")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"join_storm-{args.viewers}.json"
+    shape = f"-x{args.web_processes}" if args.web_processes > 1 else ""
+    path = RESULTS / f"join_storm-{args.viewers}{shape}.json"
     load = os.getloadavg()
     payload = {"benchmark": "join_storm", "at": time.time(), "load_average": load, "results": results}
     path.write_text(json.dumps({**payload, "ratios_to_baseline": ratios}, indent=2) + "\n")

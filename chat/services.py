@@ -13,7 +13,7 @@ from django.utils import timezone
 from livestream_site import metrics
 from livestream_site.errors import ApplicationError, Forbidden, NotFound
 from livestream_site.events import stream_event_send_on_commit
-from livestream_site.realtime import rate_limit_hit, slow_mode_hit
+from livestream_site.realtime import rate_limit_hit, room_ordered, slow_mode_hit
 from payments.selectors import stream_watch_access
 from streams.models import LiveStream
 from streams.selectors import stream_can_manage, stream_manage_access
@@ -91,6 +91,13 @@ def chat_message_send(*, stream_id, user, message: str, client_message_id: str =
                 raise _retry_error(
                     f"Slow mode: one message every {chat_settings.slow_mode_seconds} s.", "slow_mode", wait
                 )
+    # Stored and published under the room's order lock: ids reach every viewer in increasing order, even
+    # from several web processes (the broadcast runs at the commit, inside the lock).
+    with room_ordered(stream.id):
+        return _chat_message_store(stream=stream, user=user, text=text, client_message_id=client_message_id)
+
+
+def _chat_message_store(*, stream: LiveStream, user, text: str, client_message_id: str) -> LiveStreamChat:
     try:
         with transaction.atomic():
             chat_message = LiveStreamChat.objects.create(

@@ -63,6 +63,7 @@ class LocalTransport(Transport):
         self._counts: dict[str, tuple[float, int | None]] = {}  # stream -> (next slot, last count sent)
         self._windows: dict[str, collections.deque] = {}
         self._slow: dict[str, float] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     # Any thread ----------------------------------------------------------------------------------
@@ -103,6 +104,16 @@ class LocalTransport(Transport):
                 return until - now
             self._slow[key] = now + seconds
             return 0
+
+    def lock_acquire(self, *, key: str, ttl_ms: int, wait_seconds: float) -> str | None:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        return key if lock.acquire(timeout=wait_seconds) else None
+
+    def lock_release(self, *, key: str, token: str) -> None:
+        lock = self._locks.get(key)
+        if lock is not None and lock.locked():
+            lock.release()
 
     # One event loop ------------------------------------------------------------------------------
     def link_open(self, loop: asyncio.AbstractEventLoop, *, deliver: Deliver, subscribed: Subscribed) -> _Link:

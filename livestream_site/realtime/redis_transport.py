@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -21,6 +22,7 @@ RATE_LIMIT_PREFIX = "rt:rl:"
 SLOW_MODE_PREFIX = "rt:slow:"
 COUNT_SLOT_PREFIX = "rt:vc-slot:"
 COUNT_LAST_PREFIX = "rt:vc-last:"
+LOCK_PREFIX = "rt:lock:"
 
 # Viewers of a stream, in two keys kept consistent by every script (no scan of the members, ever):
 # - `rt:viewers:<stream>`, a sorted set of connections "<viewer>|<connection>" scored by expiry (ms);
@@ -101,6 +103,11 @@ return 0
 _LINK_CONNECTIONS = 64
 # Members per refresh script: bounds how long one script holds Redis.
 _REFRESH_CHUNK = 1000
+# Release a lock only if it is still ours.
+_LOCK_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 # Sliding-window log: at most ARGV[2] hits in the last ARGV[3] ms. Returns 0, or ms until allowed.
 _RATE_LIMIT_LUA = """
 local now = tonumber(ARGV[1])
@@ -180,6 +187,19 @@ class RedisTransport(Transport):
         if client.set(full_key, 1, nx=True, px=seconds * 1000):
             return 0
         return max(int(client.pttl(full_key)), 1) / 1000
+
+    def lock_acquire(self, *, key: str, ttl_ms: int, wait_seconds: float) -> str | None:
+        client = self.sync_client()
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + wait_seconds
+        while not client.set(LOCK_PREFIX + key, token, nx=True, px=ttl_ms):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.0005)
+        return token
+
+    def lock_release(self, *, key: str, token: str) -> None:
+        self.sync_client().eval(_LOCK_RELEASE_LUA, 1, LOCK_PREFIX + key, token)
 
     # One event loop ------------------------------------------------------------------------------
     def link_open(self, loop: asyncio.AbstractEventLoop, *, deliver: Deliver, subscribed: Subscribed) -> _Link:

@@ -187,6 +187,30 @@ def test_rate_limit_and_slow_mode(transport):
     assert 0 < transport.slow_mode_hit(key=key, seconds=10) <= 10
 
 
+def test_a_lock_is_held_once_until_released_or_lapsed(transport):
+    key = uuid.uuid4().hex
+    token = transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=0)
+    assert token is not None
+    assert transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=0.05) is None  # held: not taken
+    transport.lock_release(key=key, token=token)
+    again = transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=0)
+    assert again is not None
+    transport.lock_release(key=key, token=again)
+
+
+def test_a_lock_of_a_holder_that_died_lapses(settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    transport = RedisTransport(settings.REDIS_URL)
+    key = uuid.uuid4().hex
+    stale = transport.lock_acquire(key=key, ttl_ms=100, wait_seconds=0)
+    taken = transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=2)  # once the first lapsed
+    assert stale and taken
+    transport.lock_release(key=key, token=stale)  # the late release of the dead holder frees nothing
+    assert transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=0) is None
+    transport.lock_release(key=key, token=taken)
+
+
 def test_the_in_process_transport_reaches_every_event_loop_from_any_thread():
     transport = LocalTransport()
     received: dict[int, tuple[str, str]] = {}
