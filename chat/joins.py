@@ -52,7 +52,13 @@ def _joins() -> _LoopJoins:
 
 def stream_forget(stream_id) -> None:
     """Drop every reusable read of a stream (any thread): it was saved in this process."""
-    for joins in list(_loops.values()):
+    while True:
+        try:  # an event loop's first join may add to the loops meanwhile: then look again
+            every = list(_loops.values())
+        except RuntimeError:
+            continue
+        break
+    for joins in every:
         joins.reads.pop(str(stream_id), None)
 
 
