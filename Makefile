@@ -77,6 +77,7 @@ bench: venv
 	echo "== chat fan-out, 1,000 viewers, web tier"; $(PY) benchmarks/chat_fanout.py --viewers 1000 --web-processes $(BENCH_WEB_PROCESSES); \
 	echo "== join storm, 2,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 2000 --web-processes $(BENCH_WEB_PROCESSES); \
 	echo "== join storm, 10,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 10000 --web-processes $(BENCH_WEB_PROCESSES); \
+	echo "== API: a page of 50 streams"; DATABASE_URL="$(BENCH_DATABASE_URL)_api" $(PY) benchmarks/api_list.py; \
 	echo "== analytics ingest"; $(PY) benchmarks/analytics_ingest.py; \
 	echo "== analytics rollup"; $(PY) benchmarks/analytics_rollup.py; \
 	echo "== ratios to the baselines of the same runs"; $(PY) benchmarks/report.py

@@ -26,6 +26,11 @@ def _rows(name: str, data: dict) -> list[list[str]]:
             )
             against = f"{baseline['joins_per_s']} joins/s" if baseline else "-"
             rows.append([name, result["server"], figure, against, f"x{ratio} joins/s", load])
+        elif data["benchmark"] == "api_list":
+            ratio = data["ratios_to_baseline"].get(result["server"])
+            figure = f"{result['requests_per_s']} req/s, p99 {result['p99_ms']} ms, {result['errors']} errors"
+            against = f"{baseline['requests_per_s']} req/s (plain JsonResponse)" if baseline else "-"
+            rows.append([name, result["path"], figure, against, f"x{ratio} requests/s", load])
         elif data["benchmark"] == "chat_fanout":
             ratios = data["ratios_to_baseline"].get(result["server"], {})
             figure = (
