@@ -64,9 +64,24 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache
 
-# Every benchmark in benchmarks/, each against its baseline in the same run (figures as ratios).
+# Every benchmark in benchmarks/, each against its baseline in the same run, then the table of ratios
+# (benchmarks/report.py, from the JSON results in benchmarks/results/). PostgreSQL and Redis as in the
+# production shape; the web tier with the machine's cores for the fan-out and the join storms.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench
+BENCH_REDIS_URL ?= redis://127.0.0.1:6379/1
+BENCH_WEB_PROCESSES ?= $(shell nproc)
+
 bench: venv
-	for script in benchmarks/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+	export DATABASE_URL="$(BENCH_DATABASE_URL)" REDIS_URL="$(BENCH_REDIS_URL)"; set -e; \
+	$(PY) -c 'import sys; sys.path.insert(0, "benchmarks"); from analytics_ingest import database_ensure; database_ensure("$(BENCH_DATABASE_URL)")'; \
+	echo "== chat fan-out, 1,000 viewers"; $(PY) benchmarks/chat_fanout.py --viewers 1000; \
+	echo "== chat fan-out, 1,000 viewers, web tier"; $(PY) benchmarks/chat_fanout.py --viewers 1000 --web-processes $(BENCH_WEB_PROCESSES); \
+	echo "== join storm, 2,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 2000 --web-processes $(BENCH_WEB_PROCESSES); \
+	echo "== join storm, 10,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 10000 --web-processes $(BENCH_WEB_PROCESSES); \
+	echo "== API: a page of 50 streams"; DATABASE_URL="$(BENCH_DATABASE_URL)_api" $(PY) benchmarks/api_list.py; \
+	echo "== analytics ingest"; $(PY) benchmarks/analytics_ingest.py; \
+	echo "== analytics rollup"; $(PY) benchmarks/analytics_rollup.py; \
+	echo "== ratios to the baselines of the same runs"; $(PY) benchmarks/report.py
 
 format: venv
 	$(VENV)/bin/ruff check --fix .

@@ -36,6 +36,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+RESULTS = ROOT / "benchmarks" / "results"
 
 
 # --- Servers ------------------------------------------------------------------------------------
@@ -205,6 +206,23 @@ print(json.dumps({{"stream": str(stream.id), "senders": [token_for(u) for u in s
         [sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     ).stdout
     return json.loads(output.strip().splitlines()[-1])
+
+
+def process_tree(pid: int) -> list[int]:
+    """A process and its descendants (the web tier's daphne and nginx processes), from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
 
 
 # --- The client ---------------------------------------------------------------------------------
@@ -385,7 +403,10 @@ def measure(name: str, args, env: dict) -> dict:
             "socketio-minimal": "benchmarks.chat_fanout:socketio_minimal",
         }[name]
         command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
-        if os.environ.get("BENCH_PROFILE"):  # a cProfile dump of the server, to see where its time goes
+        if name == "ours" and args.web_processes > 1:  # the production shape: daphne processes behind nginx
+            command = [sys.executable, "-m", "livestream_site.web"]
+            env = {**env, "PORT": str(port), "WEB_CONCURRENCY": str(args.web_processes)}
+        elif os.environ.get("BENCH_PROFILE"):  # a cProfile dump of the server, to see where its time goes
             command[1:1] = ["-m", "cProfile", "-o", os.environ["BENCH_PROFILE"]]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -401,24 +422,21 @@ def measure(name: str, args, env: dict) -> dict:
         def sender_token(index):
             return setup["senders"][index] if setup["senders"] else None
 
-        result = asyncio.run(
-            run_clients(
-                protocol,
-                url,
-                viewer_token,
-                sender_token,
-                setup["stream"],
-                args,
-                lambda: process_cpu_seconds(server.pid),
-            )
-        )
+        if name == "ours" and args.web_processes > 1:
+            time.sleep(3)  # nginx answers once every web process does; let the tier settle
+
+        def server_cpu() -> float:
+            return sum(process_cpu_seconds(pid) for pid in process_tree(server.pid))
+
+        result = asyncio.run(run_clients(protocol, url, viewer_token, sender_token, setup["stream"], args, server_cpu))
     finally:
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
-    return {"server": name, **result}
+    label = f"ours x{args.web_processes}" if name == "ours" and args.web_processes > 1 else name
+    return {"server": label, **result}
 
 
 def main() -> None:
@@ -429,6 +447,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=20)
     parser.add_argument("--drain", type=float, default=30, help="seconds to wait for late deliveries")
     parser.add_argument("--servers", default="baseline,ours")
+    parser.add_argument("--web-processes", type=int, default=1, help="ours: daphne processes behind nginx")
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
@@ -441,6 +460,7 @@ def main() -> None:
     env["PYTHONPATH"] = str(ROOT)
     tmp = tempfile.TemporaryDirectory()
     env.setdefault("DATABASE_URL", f"sqlite:///{tmp.name}/bench.sqlite3")
+    env.setdefault("RUN_DIR", f"{tmp.name}/run")
     if not env.get("REDIS_URL"):
         print("REDIS_URL is not set: 'ours' runs the in-process fan-out (one server process only).")
     results = [measure(name, args, env) for name in args.servers.split(",")]
@@ -449,6 +469,7 @@ def main() -> None:
     for result in results:
         print(" | ".join(str(result[column]) for column in columns))
     baseline = next((r for r in results if r["server"] == "baseline"), None)
+    ratios = {}
     if baseline:
         for result in results:
             if result is baseline:
@@ -456,6 +477,7 @@ def main() -> None:
             ratio = result["deliveries_per_s"] / baseline["deliveries_per_s"] if baseline["deliveries_per_s"] else 0
             p99 = (result["p99_ms"] or 0) / (baseline["p99_ms"] or 1)
             print(f"{result['server']} / baseline: deliveries/s x{ratio:.2f}, p99 latency x{p99:.2f}")
+            ratios[result["server"]] = {"deliveries_per_s": round(ratio, 2), "p99": round(p99, 2)}
     # The Socket.IO goal is measured against the native protocol of the same platform in the same run.
     native = next((r for r in results if r["server"] == "ours"), None)
     if native and native["deliveries_per_s"]:
@@ -467,6 +489,16 @@ def main() -> None:
                     f"{result['server']} / ours (native): deliveries/s x{ratio:.2f}, "
                     f"server CPU per delivery x{cpu:.2f}, lost {result['lost_pct']}%"
                 )
+                ratios[f"{result['server']}/ours"] = {
+                    "deliveries_per_s": round(ratio, 2),
+                    "cpu_per_delivery": round(cpu, 2),
+                }
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    shape = f"-x{args.web_processes}" if args.web_processes > 1 else ""
+    path = RESULTS / f"chat_fanout-{args.viewers}{shape}.json"
+    payload = {"benchmark": "chat_fanout", "at": time.time(), "load_average": os.getloadavg(), "results": results}
+    path.write_text(json.dumps({**payload, "ratios_to_baseline": ratios}, indent=2) + "\n")
+    print(f"written {path.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

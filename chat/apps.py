@@ -19,3 +19,26 @@ class ChatConfig(AppConfig):
 
         # The rooms' heartbeat keeps the viewer sessions of this process's connections alive.
         heartbeat_hook_set(sessions_keep_alive)
+
+        from django.db.models.signals import post_save
+
+        from streams.models import LiveStream
+
+        from .models import LiveStreamChatSettings
+
+        # A join reuses another join's read of the stream only until the stream or its chat settings are
+        # saved (in this process at once; elsewhere through the room's frames, see chat.joins).
+        post_save.connect(_stream_saved, sender=LiveStream, dispatch_uid="chat.joins.stream")
+        post_save.connect(_chat_settings_saved, sender=LiveStreamChatSettings, dispatch_uid="chat.joins.settings")
+
+
+def _stream_saved(sender, instance, **kwargs):
+    from . import joins
+
+    joins.stream_forget(instance.pk)
+
+
+def _chat_settings_saved(sender, instance, **kwargs):
+    from . import joins
+
+    joins.stream_forget(instance.stream_id)

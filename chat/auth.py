@@ -89,8 +89,27 @@ class _KeepServerSend:
         return await self.app(dict(scope, server_send=send), receive, send)
 
 
+class _SessionWhenSent:
+    """Channels' session and auth middleware only for a connection that carries a session cookie.
+
+    That middleware reads the user in the one database thread for every connection, even one without a
+    session (a hop per join, queued behind every other in a storm); without the cookie the user is
+    anonymous (or the ?token='s) anyway.
+    """
+
+    def __init__(self, app):
+        self.app = app
+        self.with_session = AuthMiddlewareStack(app)
+
+    async def __call__(self, scope, receive, send):
+        marker = settings.SESSION_COOKIE_NAME.encode("latin1") + b"="
+        if any(name == b"cookie" and marker in value for name, value in scope.get("headers") or []):
+            return await self.with_session(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+
 def LiveStreamAuthStack(app):
-    return _KeepServerSend(AuthMiddlewareStack(_TokenOrSessionGuard(app)))
+    return _KeepServerSend(_SessionWhenSent(_TokenOrSessionGuard(app)))
 
 
 class AuthRefused(Exception):

@@ -28,10 +28,10 @@ from livestream_site import metrics
 from livestream_site.errors import ApplicationError
 from livestream_site.events import stream_staff_room
 from livestream_site.realtime import TRANSPORT_ERRORS, hub_get
-from payments.selectors import stream_watch_access
+from payments.selectors import stream_access_require, stream_viewer_access, stream_viewer_access_settled
 
-from . import inputs, services
-from .selectors import chat_ban_active, chat_settings_get, stream_is_exempt
+from . import inputs, joins, services
+from .selectors import join_slow_mode, stream_for_join, stream_is_exempt
 
 logger = logging.getLogger(__name__)
 
@@ -87,22 +87,23 @@ async def sessions_keep_alive(connections) -> None:
         await database_sync_to_async(analytics_services.session_seen)(session_ids=session_ids)
 
 
+def _room_ban_check(user, stream) -> None:
+    """A ban without end keeps a user out of the stream's room (a timeout only silences): `banned`.
+    The stream comes from `stream_for_join`, which read who is banned for good with it."""
+    if (
+        user.is_authenticated
+        and user.id in stream.room_banned_user_ids
+        and not stream_is_exempt(user=user, stream=stream)
+    ):
+        raise ApplicationError("You are banned from this stream.", code="banned")
+
+
 def _watch_check(user, stream_id):
-    """The stream, if the user may be in its room: may watch it, and is not banned from it for good (a
-    timeout only silences; a ban without end keeps the user out of the room)."""
-    stream = stream_watch_access(user=user, stream_id=stream_id)
-    exempt = stream_is_exempt(user=user, stream=stream)
-    if user.is_authenticated and not exempt:
-        ban = chat_ban_active(stream=stream, user=user)
-        if ban is not None and ban.expires_at is None:
-            raise ApplicationError("You are banned from this stream.", code="banned")
-    return stream, exempt
-
-
-@database_sync_to_async
-def _join_check(user, stream_id):
-    stream, exempt = _watch_check(user, stream_id)
-    return stream, exempt, chat_settings_get(stream=stream).slow_mode_seconds
+    """The stream, if the user may be in its room now (the re-check after a revoke; in a thread)."""
+    stream = stream_for_join(stream_id=stream_id)
+    stream_access_require(stream_viewer_access(user=user, stream=stream))
+    _room_ban_check(user, stream)
+    return stream
 
 
 class ViewerConnection(abc.ABC):
@@ -210,6 +211,12 @@ class ViewerConnection(abc.ABC):
 
     # Helpers ------------------------------------------------------------------------------------
     def _stream_id(self, data: dict) -> str:
+        given = data.get("streamId")
+        if isinstance(given, str) and len(given) == 36:
+            # The common case without the serializer (a fifth of a join's CPU); anything else takes the
+            # validating path below, which names the problem.
+            with contextlib.suppress(ValueError):
+                return str(uuid.UUID(given))
         value = inputs.frame_input(inputs.StreamRef, data)["stream_id"]
         try:
             return str(uuid.UUID(value))
@@ -240,7 +247,7 @@ class ViewerConnection(abc.ABC):
         anonymous = viewer_clients.anonymous_id(viewer_clients.scope_cookies(self.scope))
         peer = (self.scope.get("client") or [None])[0]
         try:
-            self.sessions[str(stream.id)] = await database_sync_to_async(analytics_services.session_open)(
+            self.sessions[str(stream.id)] = await joins.session_open(
                 stream_id=stream.id,
                 viewer_key=viewer_clients.viewer_key(user=self.user, anonymous=anonymous, fallback=self.connection_id),
                 user_id=self.user.id if self.user.is_authenticated else None,
@@ -335,12 +342,25 @@ class ViewerConnection(abc.ABC):
             await self.send_event("leftStream", {"streamId": stream_id, "reason": refusal.code})
 
     # Client events --------------------------------------------------------------------------------
+    async def _join_check(self, hub, stream_id: str):
+        """The stream a join is for, through the one access check; most joins settle it on the event loop."""
+        stream = await joins.join_stream_read(hub=hub, stream_id=stream_id)
+        access = stream_viewer_access_settled(user=self.user, stream=stream)
+        if access is None:  # a signed-in viewer of a pay-per-view stream: their ticket is read
+            access = await database_sync_to_async(stream_viewer_access)(user=self.user, stream=stream)
+        stream_access_require(access)
+        _room_ban_check(self.user, stream)
+        return stream
+
     async def join_stream(self, data: dict) -> dict:
         stream_id = self._stream_id(data)
-        stream, exempt, slow_mode_seconds = await _join_check(self.user, stream_id)
+        stream = await self._join_check(hub_get(), stream_id)
+        exempt = stream_is_exempt(user=self.user, stream=stream)
+        slow_mode_seconds = join_slow_mode(stream=stream)
         newly_joined = stream_id not in self.joined
         count = None
         if newly_joined:
+            # Taken after the last await above: an idle hub may have stopped meanwhile.
             hub = hub_get()
             member = None if exempt else self._viewer_member()
             if member is not None:

@@ -2,6 +2,8 @@
 
 import logging
 
+from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -29,6 +31,19 @@ CLOSE_FLOODING = 4008
 class LiveStreamConsumer(ViewerConnection, AsyncWebsocketConsumer):
     # Rooms go through the process hub, not the channel layer: no per-connection channel is needed.
     channel_layer_alias = "livestream-consumer-has-no-channel-layer"
+
+    async def dispatch(self, message):
+        # Channels closes stale database connections before every message and after a disconnect, each
+        # time a hop to the one database thread (three per join, queued behind every other). This consumer
+        # reaches the database only through database_sync_to_async, which does the same around each call.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def websocket_disconnect(self, message):
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def connect(self):
         self.user = self.scope["user"]

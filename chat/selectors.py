@@ -1,9 +1,11 @@
 """Reads of chat: who may join, watch and moderate a stream's chat, the history, and public data."""
 
+import uuid
+
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from livestream_site.errors import Forbidden
+from livestream_site.errors import Forbidden, NotFound
 from streams.models import LiveStream
 from streams.selectors import stream_can_manage, stream_get
 
@@ -35,6 +37,35 @@ def chat_moderation_access(*, user, stream_id, lock: bool = False) -> LiveStream
     if not chat_can_moderate(user=user, stream=stream):
         raise Forbidden("Only the stream's artist, staff or its chat moderators can do that.")
     return stream
+
+
+def _stream_pk(stream_id) -> uuid.UUID:
+    try:
+        return stream_id if isinstance(stream_id, uuid.UUID) else uuid.UUID(str(stream_id))
+    except (ValueError, TypeError, AttributeError):
+        raise NotFound("No stream with that id.") from None
+
+
+def stream_for_join(*, stream_id) -> LiveStream:
+    """What a WebSocket join reads: the stream with its chat settings (then `join_slow_mode`), and the
+    users banned from its room for good (`room_banned_user_ids`). A ban announces itself to the room
+    (a revoke), which ends the reuse of this read by later joins (chat.joins)."""
+    try:
+        stream = LiveStream.objects.select_related("chat_settings").get(pk=_stream_pk(stream_id))
+    except LiveStream.DoesNotExist:
+        raise NotFound("No stream with that id.") from None
+    stream.room_banned_user_ids = set(
+        ChatBan.objects.filter(stream=stream, expires_at__isnull=True).values_list("user_id", flat=True)
+    )
+    return stream
+
+
+def join_slow_mode(*, stream: LiveStream) -> int:
+    """The slow mode of a stream read by `stream_for_join` (no query)."""
+    try:
+        return stream.chat_settings.slow_mode_seconds
+    except LiveStreamChatSettings.DoesNotExist:
+        return 0
 
 
 def chat_settings_get(*, stream: LiveStream) -> LiveStreamChatSettings:

@@ -12,8 +12,12 @@ from django.utils import timezone
 
 from livestream_site import metrics
 from livestream_site.errors import ApplicationError, Forbidden, NotFound
-from livestream_site.events import stream_access_revoke_on_commit, stream_event_send_on_commit
-from livestream_site.realtime import rate_limit_hit, slow_mode_hit
+from livestream_site.events import (
+    stream_access_revoke_on_commit,
+    stream_event_send_on_commit,
+    stream_room_changed_on_commit,
+)
+from livestream_site.realtime import rate_limit_hit, room_ordered, slow_mode_hit
 from payments.selectors import stream_watch_access
 from streams.models import LiveStream
 from streams.selectors import stream_can_manage, stream_manage_access
@@ -92,6 +96,18 @@ def chat_message_send(*, stream_id, user, message: str, client_message_id: str =
                 raise _retry_error(
                     f"Slow mode: one message every {chat_settings.slow_mode_seconds} s.", "slow_mode", wait
                 )
+    # Stored and published under the room's order lock: ids reach every viewer in increasing order, even
+    # from several web processes (the broadcast runs at the commit, inside the lock).
+    badge = chat_badge(user=user, stream=stream, moderator_ids={user.id} if moderator else ())
+    with room_ordered(stream.id):
+        return _chat_message_store(
+            stream=stream, user=user, text=text, client_message_id=client_message_id, badge=badge
+        )
+
+
+def _chat_message_store(
+    *, stream: LiveStream, user, text: str, client_message_id: str, badge: str | None
+) -> LiveStreamChat:
     try:
         with transaction.atomic():
             chat_message = LiveStreamChat.objects.create(
@@ -103,10 +119,7 @@ def chat_message_send(*, stream_id, user, message: str, client_message_id: str =
             stream_event_send_on_commit(
                 stream_id=stream.id,
                 event="newChatMessage",
-                data=chat_message_public_data(
-                    chat_message,
-                    badge=chat_badge(user=user, stream=stream, moderator_ids={user.id} if moderator else ()),
-                ),
+                data=chat_message_public_data(chat_message, badge=badge),
                 sent=lambda went_out: setattr(chat_message, "broadcast", went_out),
             )
             transaction.on_commit(metrics.CHAT_MESSAGES.inc)
@@ -201,6 +214,7 @@ def chat_ban_remove(*, stream_id, user_id, by_user) -> None:
     if not deleted:
         raise NotFound("That user is not banned from this chat.")
     transaction.on_commit(metrics.MODERATION_ACTIONS.labels("unban").inc)
+    stream_room_changed_on_commit(stream_id=stream.id, what="ban_lifted")  # joins read bans afresh
 
 
 def _blocked_terms_unique(terms: list[str]) -> list[str]:

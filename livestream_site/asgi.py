@@ -9,11 +9,17 @@ django_asgi_app = get_asgi_application()
 
 import socketio  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.urls import re_path  # noqa: E402
 
 from chat.auth import LiveStreamAuthStack  # noqa: E402
 from chat.consumers import LiveStreamConsumer  # noqa: E402
 from chat.socketio_adapter import socketio_server_make  # noqa: E402
+
+from .serving import websocket_debug_formatting_skip  # noqa: E402
+
+if settings.LOG_LEVEL != "DEBUG":
+    websocket_debug_formatting_skip()
 
 websocket_urlpatterns: list = [
     re_path(r"^ws/livestream/?$", LiveStreamConsumer.as_asgi()),

@@ -56,6 +56,19 @@ def stream_access_revoke_on_commit(*, stream_id, user_ids: list[int] | None, rea
     transaction.on_commit(send)
 
 
+def stream_room_changed_on_commit(*, stream_id, what: str) -> None:
+    """Once committed, tell every process that something joins read about the stream changed without a
+    frame to say so (a ban lifted): a control message, which ends the reuse of earlier reads (chat.joins)."""
+
+    def send() -> None:
+        try:
+            realtime.room_publish(stream_id, realtime.control_encode("changed", {"what": what}))
+        except Exception as exc:  # Redis down: the reuse ends by WS_JOIN_CACHE_SECONDS anyway
+            logger.warning("could not announce a change of stream %s: %r", stream_id, exc)
+
+    transaction.on_commit(send)
+
+
 def stream_staff_room(stream_id) -> str:
     """The room of a stream's managers (its artist and staff): the consumer joins exempt users to it."""
     return f"{stream_id}:staff"

@@ -107,6 +107,13 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     DATABASES["default"].setdefault("OPTIONS", {}).update({"transaction_mode": "IMMEDIATE", "timeout": 20})
 
 REDIS_URL = env("REDIS_URL", default="")
+# Web processes of `make run` (livestream_site/web.py): with Redis, one per core behind nginx; without it,
+# one (rooms, viewer counts and rate limits are then in-process and cannot be shared).
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=(os.cpu_count() or 1) if REDIS_URL else 1)
+if WEB_CONCURRENCY < 1 or (WEB_CONCURRENCY > 1 and not REDIS_URL):
+    raise ImproperlyConfigured("WEB_CONCURRENCY above 1 needs REDIS_URL (processes share rooms through Redis).")
+# Set by livestream_site/web.py for each web process it starts behind nginx (0, 1, ...); unset otherwise.
+WEB_PROCESS_INDEX = env.int("WEB_PROCESS_INDEX", default=None)
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -230,7 +237,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
     "DEFAULT_RENDERER_CLASSES": [
-        "djangorestframework_camel_case.render.CamelCaseJSONRenderer",
+        "livestream_site.renderers.CamelCaseJSONRenderer",
         "djangorestframework_camel_case.render.CamelCaseBrowsableAPIRenderer",
     ],
     "DEFAULT_PARSER_CLASSES": [
@@ -297,6 +304,8 @@ WS_ANONYMOUS_CONNECTIONS_PER_ADDRESS = env.int("WS_ANONYMOUS_CONNECTIONS_PER_ADD
 VIEWER_TTL_SECONDS = env.float("VIEWER_TTL_SECONDS", default=30.0)
 VIEWER_HEARTBEAT_SECONDS = env.float("VIEWER_HEARTBEAT_SECONDS", default=10.0)
 VIEWER_COUNT_INTERVAL_SECONDS = env.float("VIEWER_COUNT_INTERVAL_SECONDS", default=1.0)
+# Longest a join reuses what another join read about the stream (chat.joins); 0 reads it for every join.
+WS_JOIN_CACHE_SECONDS = env.float("WS_JOIN_CACHE_SECONDS", default=1.0)
 
 # --- Analytics (rollups and the analytics API) -----------------------------------------------
 # Minutes of each live stream re-rolled every minute, so reports that arrive late are folded in.

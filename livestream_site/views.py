@@ -2,9 +2,11 @@
 
 import logging
 import uuid
+from pathlib import Path
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.http import HttpResponseRedirect, JsonResponse
@@ -14,6 +16,7 @@ from django.views.defaults import page_not_found
 
 from .errors import error_body
 from .realtime import redis_sync
+from .web import processes_answering
 
 logger = logging.getLogger(__name__)
 
@@ -98,4 +101,18 @@ def healthz(request):
                 state = "error"
         components[name] = state
     healthy = all(state == "ok" for state in components.values())
-    return JsonResponse({"status": "ok" if healthy else "degraded", **components}, status=200 if healthy else 503)
+    body = {"status": "ok" if healthy else "degraded", **components, "web": _web_processes()}
+    return JsonResponse(body, status=200 if healthy else 503)
+
+
+def _web_processes() -> dict:
+    """The web processes of this machine: which one answered, how many there are, how many accept connections.
+
+    One alone (daphne on HOST:PORT, the embedded default) or behind the web tier's nginx (livestream_site.web),
+    which starts a dead one again: fewer answering than configured is reported, not a failure.
+    """
+    if settings.WEB_PROCESS_INDEX is None:
+        return {"processes": 1, "answering": 1}
+    count = settings.WEB_CONCURRENCY
+    answering = processes_answering(Path(settings.RUN_DIR).resolve(), count)
+    return {"process": settings.WEB_PROCESS_INDEX, "processes": count, "answering": answering}

@@ -46,10 +46,11 @@ def stream_is_sold_out(*, stream: LiveStream, now: datetime | None = None, exclu
     return taken >= stream.max_viewers
 
 
-def stream_viewer_access(*, user, stream: LiveStream) -> Access:
-    """May this user watch (live or replay) and take part in this stream?
+def stream_viewer_access_settled(*, user, stream: LiveStream) -> Access | None:
+    """The access decision when the stream's row alone settles it (no query); None when tickets must be read.
 
-    The one decision for the API, the WebSocket, chat, playback and replay. At most two queries.
+    The first steps of `stream_viewer_access`, so a caller that holds the stream (the WebSocket's join)
+    decides most joins without leaving the event loop.
     """
     signed_in = user is not None and user.is_authenticated
     if signed_in and user.is_staff:
@@ -62,6 +63,17 @@ def stream_viewer_access(*, user, stream: LiveStream) -> Access:
         return Access(True, "free")
     if not signed_in:
         return Access(False, "not_signed_in")
+    return None
+
+
+def stream_viewer_access(*, user, stream: LiveStream) -> Access:
+    """May this user watch (live or replay) and take part in this stream?
+
+    The one decision for the API, the WebSocket, chat, playback and replay. At most two queries.
+    """
+    settled = stream_viewer_access_settled(user=user, stream=stream)
+    if settled is not None:
+        return settled
     if LiveStreamPayment.objects.filter(
         stream=stream, user=user, status__in=LiveStreamPayment.ACCESS_STATUSES
     ).exists():
@@ -77,6 +89,14 @@ def stream_user_may_watch(*, stream: LiveStream, user_id: int | None) -> bool:
     return stream_viewer_access(user=user or AnonymousUser(), stream=stream).has_access
 
 
+def stream_access_require(access: Access) -> None:
+    """Refuse a watcher without access: 402 `payment_required` (no ticket, not signed in) or 403 `forbidden`."""
+    if not access.has_access:
+        if access.reason in ("no_ticket", "not_signed_in"):
+            raise ApplicationError("A ticket is needed to watch this stream.", code="payment_required", status_code=402)
+        raise Forbidden(f"You cannot watch this stream ({access.reason}).")
+
+
 def stream_watch_access(*, user, stream_id) -> LiveStream:
     """Fetch a stream the user may watch (live, replay, chat), through the access check above, or refuse.
 
@@ -84,11 +104,7 @@ def stream_watch_access(*, user, stream_id) -> LiveStream:
     stream) or 403 `forbidden`.
     """
     stream = stream_get(stream_id=stream_id)
-    access = stream_viewer_access(user=user, stream=stream)
-    if not access.has_access:
-        if access.reason in ("no_ticket", "not_signed_in"):
-            raise ApplicationError("A ticket is needed to watch this stream.", code="payment_required", status_code=402)
-        raise Forbidden(f"You cannot watch this stream ({access.reason}).")
+    stream_access_require(stream_viewer_access(user=user, stream=stream))
     return stream
 
 

@@ -12,7 +12,10 @@ is written against the `Transport` interface.
 This package imports no app: the peak-viewer write reaches the domain through `viewer_peak_hook_set`.
 """
 
+import contextlib
+import logging
 import threading
+from collections.abc import Iterator
 
 import redis
 from django.conf import settings
@@ -37,6 +40,7 @@ __all__ = [
     "now_ms",
     "rate_limit_hit",
     "redis_sync",
+    "room_ordered",
     "room_publish",
     "slow_mode_hit",
     "transport_get",
@@ -50,6 +54,12 @@ TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     redis.exceptions.ConnectionError,
     redis.exceptions.TimeoutError,
 )
+
+logger = logging.getLogger(__name__)
+
+# The order lock of a stream's room: held for one store-and-publish (milliseconds).
+_ORDER_LOCK_TTL_MS = 5000
+_ORDER_LOCK_WAIT_SECONDS = 5.0
 
 _transport: Transport | None = None
 _transport_lock = threading.Lock()
@@ -75,6 +85,30 @@ def redis_sync() -> redis.Redis | None:
 def room_publish(stream_id, text: str) -> None:
     """Send an encoded frame to every viewer of the stream, in every process (sync callers, any thread)."""
     transport_get().room_publish(str(stream_id), text)
+
+
+@contextlib.contextmanager
+def room_ordered(stream_id) -> Iterator[None]:
+    """Hold the stream's order lock (every process) around storing and publishing one of its frames.
+
+    Messages get their ids when stored, and viewers must receive them in that order: with several web
+    processes, two messages stored in one order could otherwise be published in the other. A lock that
+    cannot be taken (Redis down, or a holder that died, for a few seconds) does not stop the caller.
+    """
+    key = f"order:{stream_id}"
+    transport = transport_get()
+    try:
+        token = transport.lock_acquire(key=key, ttl_ms=_ORDER_LOCK_TTL_MS, wait_seconds=_ORDER_LOCK_WAIT_SECONDS)
+    except TRANSPORT_ERRORS:
+        token = None
+    if token is None:
+        logger.warning("stream %s: frames stored and published without the order lock", stream_id)
+    try:
+        yield
+    finally:
+        if token is not None:
+            with contextlib.suppress(*TRANSPORT_ERRORS):
+                transport.lock_release(key=key, token=token)
 
 
 def rate_limit_hit(*, key: str, limit: int, window_seconds: float) -> float:

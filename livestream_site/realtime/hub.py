@@ -1,6 +1,7 @@
 """One hub per event loop: its local rooms, the reader of their frames, viewer heartbeats, coalesced counts."""
 
 import asyncio
+import itertools
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -13,6 +14,9 @@ from .transport import CONTROL_PREFIX, Transport, frame_encode
 logger = logging.getLogger(__name__)
 
 _hubs: dict[asyncio.AbstractEventLoop, "Hub"] = {}
+
+# Room epochs: a fresh number whenever a room's subscription takes effect or a frame of it arrives.
+_epochs = itertools.count(1)
 
 # How long a join waits for its room's subscription to take effect.
 ROOM_READY_SECONDS = 10
@@ -69,6 +73,7 @@ class Hub:
         self.link = transport.link_open(loop, deliver=self._deliver, subscribed=self._room_ready)
         self.rooms: dict[str, set] = {}
         self.ready: dict[str, asyncio.Event] = {}
+        self.epochs: dict[str, int] = {}  # stream -> its room's epoch (see room_epoch)
         self.members: dict[str, set[str]] = {}  # stream -> viewer members registered by this hub
         self.flush_tasks: dict[str, asyncio.Task] = {}
         self.dirty: set[str] = set()
@@ -111,6 +116,15 @@ class Hub:
         if self.rooms.get(stream_id) is room:
             del self.rooms[stream_id]
             self.ready.pop(stream_id, None)
+            self.epochs.pop(stream_id, None)
+
+    def room_epoch(self, stream_id: str) -> int | None:
+        """A number that changes with every frame the stream's room receives; None while it is not subscribed.
+
+        What a caller read about the stream while the epoch stayed the same has not been changed by any
+        service since (services announce their changes to the room after commit): a join may reuse it.
+        """
+        return self.epochs.get(stream_id)
 
     async def _room_unsubscribe(self, stream_id: str) -> None:
         try:
@@ -121,6 +135,7 @@ class Hub:
     def _room_ready(self, stream_id: str) -> None:
         event = self.ready.get(stream_id)
         if event is not None:
+            self.epochs[stream_id] = next(_epochs)
             event.set()
 
     async def room_leave(self, stream_id: str, connection) -> None:
@@ -131,6 +146,7 @@ class Hub:
         if not members:
             del self.rooms[stream_id]
             self.ready.pop(stream_id, None)
+            self.epochs.pop(stream_id, None)
             await self._room_unsubscribe(stream_id)
             await self._maybe_stop()
 
@@ -139,6 +155,8 @@ class Hub:
         await self.transport.room_publish_async(self.link, stream_id, text)
 
     async def _deliver(self, stream_id: str, text: str) -> None:
+        if stream_id in self.epochs:
+            self.epochs[stream_id] = next(_epochs)
         connections = self.rooms.get(stream_id)
         if not connections:
             return

@@ -2,11 +2,45 @@
 
 import asyncio
 import collections
+import heapq
 import threading
 import time
 from dataclasses import dataclass, field
 
 from .transport import Deliver, Subscribed, Transport, now_ms
+
+
+@dataclass
+class _Registry:
+    """One stream's viewers: connections by expiry (a heap, stale entries skipped) and connections per viewer."""
+
+    expiry: dict[str, int] = field(default_factory=dict)  # member -> expiry (ms)
+    due: list[tuple[int, str]] = field(default_factory=list)  # heap of (expiry, member); may hold old expiries
+    connections: collections.Counter = field(default_factory=collections.Counter)  # viewer -> members
+
+    def expire(self, now: int) -> None:
+        while self.due and self.due[0][0] <= now:
+            expiry, member = heapq.heappop(self.due)
+            if self.expiry.get(member) == expiry:
+                self.remove(member)
+
+    def put(self, member: str, expiry: int) -> None:
+        if member not in self.expiry:
+            self.connections[_viewer_of(member)] += 1
+        self.expiry[member] = expiry
+        heapq.heappush(self.due, (expiry, member))
+
+    def remove(self, member: str) -> None:
+        if self.expiry.pop(member, None) is None:
+            return
+        viewer = _viewer_of(member)
+        self.connections[viewer] -= 1
+        if self.connections[viewer] <= 0:
+            del self.connections[viewer]
+
+
+def _viewer_of(member: str) -> str:
+    return member.split("|", 1)[0]
 
 
 @dataclass(eq=False)
@@ -24,11 +58,12 @@ class LocalTransport(Transport):
 
     def __init__(self):
         self._links: list[_Link] = []
-        # The viewer registry: {stream_id: {member: expiry_ms}}.
-        self._viewers: dict[str, dict[str, int]] = {}
+        # The viewer registry, by stream: counts and adds in O(log n), like Redis's.
+        self._viewers: collections.defaultdict[str, _Registry] = collections.defaultdict(_Registry)
         self._counts: dict[str, tuple[float, int | None]] = {}  # stream -> (next slot, last count sent)
         self._windows: dict[str, collections.deque] = {}
         self._slow: dict[str, float] = {}
+        self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
 
     # Any thread ----------------------------------------------------------------------------------
@@ -70,6 +105,16 @@ class LocalTransport(Transport):
             self._slow[key] = now + seconds
             return 0
 
+    def lock_acquire(self, *, key: str, ttl_ms: int, wait_seconds: float) -> str | None:
+        with self._lock:
+            lock = self._locks.setdefault(key, threading.Lock())
+        return key if lock.acquire(timeout=wait_seconds) else None
+
+    def lock_release(self, *, key: str, token: str) -> None:
+        lock = self._locks.get(key)
+        if lock is not None and lock.locked():
+            lock.release()
+
     # One event loop ------------------------------------------------------------------------------
     def link_open(self, loop: asyncio.AbstractEventLoop, *, deliver: Deliver, subscribed: Subscribed) -> _Link:
         link = _Link(loop=loop, deliver=deliver, subscribed=subscribed)
@@ -97,30 +142,32 @@ class LocalTransport(Transport):
 
     async def viewer_add(self, link: _Link, *, stream_id: str, member: str, limit: int, ttl_ms: int) -> int:
         now = now_ms()
-        viewer = member.split("|", 1)[0]
-        viewers = self._viewers.setdefault(stream_id, {})
-        for key in [key for key, expiry in viewers.items() if expiry <= now]:
-            del viewers[key]
-        distinct = {key.split("|", 1)[0] for key in viewers}
-        if viewer not in distinct and limit and len(distinct) >= limit:
+        registry = self._viewers[stream_id]
+        registry.expire(now)
+        viewer = _viewer_of(member)
+        if viewer not in registry.connections and limit and len(registry.connections) >= limit:
             return -1
-        viewers[member] = now + ttl_ms
-        return len(distinct | {viewer})
+        registry.put(member, now + ttl_ms)
+        return len(registry.connections)
 
     async def viewer_remove(self, link: _Link, *, stream_id: str, member: str) -> None:
-        self._viewers.get(stream_id, {}).pop(member, None)
+        registry = self._viewers.get(stream_id)
+        if registry is not None:
+            registry.remove(member)
 
     async def viewer_count(self, link: _Link, *, stream_id: str) -> int:
-        now = now_ms()
-        viewers = self._viewers.get(stream_id, {})
-        return len({key.split("|", 1)[0] for key, expiry in viewers.items() if expiry > now})
+        registry = self._viewers.get(stream_id)
+        if registry is None:
+            return 0
+        registry.expire(now_ms())
+        return len(registry.connections)
 
     async def viewers_refresh(self, link: _Link, *, members: dict[str, set[str]], ttl_ms: int) -> None:
         expiry = now_ms() + ttl_ms
         for stream_id, stream_members in members.items():
-            viewers = self._viewers.setdefault(stream_id, {})
+            registry = self._viewers[stream_id]
             for member in stream_members:
-                viewers[member] = expiry
+                registry.put(member, expiry)
 
     async def count_slot_take(self, link: _Link, *, stream_id: str, interval_seconds: float) -> float:
         now = time.monotonic()

@@ -3,6 +3,7 @@
 import asyncio
 import logging
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -16,41 +17,97 @@ logger = logging.getLogger(__name__)
 # Key names are shared with every other process of the platform (and read by tests): keep them.
 ROOM_PREFIX = "rt:room:"
 VIEWERS_PREFIX = "rt:viewers:"
+VIEWER_CONNS_PREFIX = "rt:viewer-conns:"
 RATE_LIMIT_PREFIX = "rt:rl:"
 SLOW_MODE_PREFIX = "rt:slow:"
 COUNT_SLOT_PREFIX = "rt:vc-slot:"
 COUNT_LAST_PREFIX = "rt:vc-last:"
+LOCK_PREFIX = "rt:lock:"
 
-# Viewers of a stream: a sorted set of "<viewer>|<connection>" scored by expiry (ms). A connection
-# refreshes its score on every heartbeat; a dead process's connections expire on their own.
-# Distinct viewers are counted by the part before "|" (a user, or one anonymous connection).
-# Drop expired connections, then count distinct viewers into `n` (and remember them in `seen`).
-_VIEWERS_SEEN_LUA = """
-local now = tonumber(ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local seen = {}
-local n = 0
-for _, m in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local k = string.match(m, '^([^|]+)|')
-  if k and not seen[k] then seen[k] = true; n = n + 1 end
+# Viewers of a stream, in two keys kept consistent by every script (no scan of the members, ever):
+# - `rt:viewers:<stream>`, a sorted set of connections "<viewer>|<connection>" scored by expiry (ms);
+#   a connection refreshes its score on every heartbeat, a dead process's connections expire on their own;
+# - `rt:viewer-conns:<stream>`, a hash viewer -> its connections in the set (a user, or one anonymous
+#   address), so the number of distinct viewers is HLEN: O(1).
+# Adding, refreshing or removing a connection is O(log n); expiry removes each connection once, O(log n)
+# apiece, only when it is due. The set and the hash expire together, 2x the TTL after the last write.
+_VIEWERS_LIB_LUA = """
+local function viewer_of(member)
+  return string.match(member, '^([^|]+)|') or member
+end
+local function connection_gone(conns, member)
+  local viewer = viewer_of(member)
+  if redis.call('HINCRBY', conns, viewer, -1) <= 0 then redis.call('HDEL', conns, viewer) end
+end
+local function expire_due(viewers, conns, now)
+  local due = redis.call('ZRANGEBYSCORE', viewers, '-inf', now)
+  if #due > 0 then
+    for _, member in ipairs(due) do connection_gone(conns, member) end
+    redis.call('ZREMRANGEBYSCORE', viewers, '-inf', now)
+  end
+end
+local function connection_put(viewers, conns, expiry, member)
+  if redis.call('ZADD', viewers, expiry, member) == 1 then
+    redis.call('HINCRBY', conns, viewer_of(member), 1)
+  end
+end
+local function keep(viewers, conns, ttl)
+  redis.call('PEXPIRE', viewers, ttl)
+  redis.call('PEXPIRE', conns, ttl)
 end
 """
-_VIEWER_COUNT_LUA = _VIEWERS_SEEN_LUA + "return n\n"
-# Add a connection unless its viewer is new and the stream is full (then -1): one script, so two
-# processes cannot both take the last seat.
-_VIEWER_ADD_LUA = (
-    _VIEWERS_SEEN_LUA
+# KEYS: viewers, conns. ARGV: now.
+_VIEWER_COUNT_LUA = (
+    _VIEWERS_LIB_LUA
     + """
-local limit = tonumber(ARGV[5])
-if not seen[ARGV[4]] then
-  if limit > 0 and n >= limit then return -1 end
-  n = n + 1
-end
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
-return n
+expire_due(KEYS[1], KEYS[2], tonumber(ARGV[1]))
+return redis.call('HLEN', KEYS[2])
 """
 )
+# Add a connection unless its viewer is new and the stream is full (then -1): one script, so two
+# processes cannot both take the last seat. KEYS: viewers, conns. ARGV: now, expiry, member, viewer,
+# limit, key ttl.
+_VIEWER_ADD_LUA = (
+    _VIEWERS_LIB_LUA
+    + """
+expire_due(KEYS[1], KEYS[2], tonumber(ARGV[1]))
+local limit = tonumber(ARGV[5])
+if limit > 0 and redis.call('HEXISTS', KEYS[2], ARGV[4]) == 0 and redis.call('HLEN', KEYS[2]) >= limit then
+  return -1
+end
+connection_put(KEYS[1], KEYS[2], ARGV[2], ARGV[3])
+keep(KEYS[1], KEYS[2], ARGV[6])
+return redis.call('HLEN', KEYS[2])
+"""
+)
+# KEYS: viewers, conns. ARGV: member.
+_VIEWER_REMOVE_LUA = (
+    _VIEWERS_LIB_LUA
+    + """
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 1 then connection_gone(KEYS[2], ARGV[1]) end
+return 0
+"""
+)
+# Heartbeat: push back the expiry of some connections, and register again those Redis lost (a restart
+# wipes the registry), so the count heals within one heartbeat (audit F2). KEYS: viewers, conns.
+# ARGV: expiry, key ttl, members...
+_VIEWERS_REFRESH_LUA = (
+    _VIEWERS_LIB_LUA
+    + """
+for index = 3, #ARGV do connection_put(KEYS[1], KEYS[2], ARGV[1], ARGV[index]) end
+keep(KEYS[1], KEYS[2], ARGV[2])
+return 0
+"""
+)
+# Redis connections of one event loop's link (its pub/sub included).
+_LINK_CONNECTIONS = 64
+# Members per refresh script: bounds how long one script holds Redis.
+_REFRESH_CHUNK = 1000
+# Release a lock only if it is still ours.
+_LOCK_RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
 # Sliding-window log: at most ARGV[2] hits in the last ARGV[3] ms. Returns 0, or ms until allowed.
 _RATE_LIMIT_LUA = """
 local now = tonumber(ARGV[1])
@@ -67,6 +124,16 @@ return 0
 """
 
 
+class _ViewerScripts:
+    """The registry's scripts on one client: sent once (EVALSHA after), loaded again after a Redis restart."""
+
+    def __init__(self, client: redis.asyncio.Redis):
+        self.viewer_add = client.register_script(_VIEWER_ADD_LUA)
+        self.viewer_remove = client.register_script(_VIEWER_REMOVE_LUA)
+        self.viewer_count = client.register_script(_VIEWER_COUNT_LUA)
+        self.viewers_refresh = client.register_script(_VIEWERS_REFRESH_LUA)
+
+
 @dataclass
 class _Link:
     """One event loop's connection and its room subscriptions."""
@@ -78,6 +145,14 @@ class _Link:
     # Set by the first subscription: before it, redis-py's pub/sub has no connection to read from
     # (reading then raised "pubsub connection not set", logged as an error, and slept half a second).
     connected: asyncio.Event = field(default_factory=asyncio.Event)
+    scripts: _ViewerScripts = field(init=False)
+
+    def __post_init__(self):
+        self.scripts = _ViewerScripts(self.client)
+
+
+def _viewer_keys(stream_id: str) -> list[str]:
+    return [VIEWERS_PREFIX + stream_id, VIEWER_CONNS_PREFIX + stream_id]
 
 
 class RedisTransport(Transport):
@@ -113,9 +188,25 @@ class RedisTransport(Transport):
             return 0
         return max(int(client.pttl(full_key)), 1) / 1000
 
+    def lock_acquire(self, *, key: str, ttl_ms: int, wait_seconds: float) -> str | None:
+        client = self.sync_client()
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + wait_seconds
+        while not client.set(LOCK_PREFIX + key, token, nx=True, px=ttl_ms):
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.0005)
+        return token
+
+    def lock_release(self, *, key: str, token: str) -> None:
+        self.sync_client().eval(_LOCK_RELEASE_LUA, 1, LOCK_PREFIX + key, token)
+
     # One event loop ------------------------------------------------------------------------------
     def link_open(self, loop: asyncio.AbstractEventLoop, *, deliver: Deliver, subscribed: Subscribed) -> _Link:
-        client = redis.asyncio.Redis.from_url(self.url)
+        # Joins in a storm run many commands at once: past the pool's size they wait for a connection
+        # (the default pool refused them with MaxConnectionsError, and the joins failed).
+        pool = redis.asyncio.BlockingConnectionPool.from_url(self.url, max_connections=_LINK_CONNECTIONS, timeout=20)
+        client = redis.asyncio.Redis.from_pool(pool)
         return _Link(client=client, pubsub=client.pubsub(), deliver=deliver, subscribed=subscribed)
 
     async def link_close(self, link: _Link) -> None:
@@ -155,26 +246,28 @@ class RedisTransport(Transport):
     async def viewer_add(self, link: _Link, *, stream_id: str, member: str, limit: int, ttl_ms: int) -> int:
         now = now_ms()
         viewer = member.split("|", 1)[0]
-        count = await link.client.eval(
-            _VIEWER_ADD_LUA, 1, VIEWERS_PREFIX + stream_id, now, now + ttl_ms, member, viewer, limit, ttl_ms * 2
-        )
-        return int(count)
+        args = [now, now + ttl_ms, member, viewer, limit, ttl_ms * 2]
+        return int(await link.scripts.viewer_add(keys=_viewer_keys(stream_id), args=args))
 
     async def viewer_remove(self, link: _Link, *, stream_id: str, member: str) -> None:
-        await link.client.zrem(VIEWERS_PREFIX + stream_id, member)
+        await link.scripts.viewer_remove(keys=_viewer_keys(stream_id), args=[member])
 
     async def viewer_count(self, link: _Link, *, stream_id: str) -> int:
-        return int(await link.client.eval(_VIEWER_COUNT_LUA, 1, VIEWERS_PREFIX + stream_id, now_ms()))
+        return int(await link.scripts.viewer_count(keys=_viewer_keys(stream_id), args=[now_ms()]))
 
     async def viewers_refresh(self, link: _Link, *, members: dict[str, set[str]], ttl_ms: int) -> None:
         expiry = now_ms() + ttl_ms
+        # Read synchronously (no await until the pipeline runs): a viewer removed meanwhile is not revived.
+        calls = []
+        for stream_id, stream_members in members.items():
+            ordered = list(stream_members)
+            for start in range(0, len(ordered), _REFRESH_CHUNK):
+                calls.append((stream_id, [expiry, ttl_ms * 2, *ordered[start : start + _REFRESH_CHUNK]]))
+        if not calls:
+            return
         async with link.client.pipeline(transaction=False) as pipe:
-            for stream_id, stream_members in members.items():
-                key = VIEWERS_PREFIX + stream_id
-                # Not ZADD XX: a member Redis lost (a restart wipes the registry) is registered again,
-                # so the count heals within one heartbeat (audit F2).
-                pipe.zadd(key, dict.fromkeys(stream_members, expiry))
-                pipe.pexpire(key, ttl_ms * 2)
+            for stream_id, args in calls:
+                await link.scripts.viewers_refresh(keys=_viewer_keys(stream_id), args=args, client=pipe)
             await pipe.execute()
 
     async def count_slot_take(self, link: _Link, *, stream_id: str, interval_seconds: float) -> float:

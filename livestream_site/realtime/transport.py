@@ -58,6 +58,16 @@ class Transport(abc.ABC):
     def slow_mode_hit(self, *, key: str, seconds: int) -> float:
         """One hit per `seconds` per key; 0 when allowed, else the seconds to wait."""
 
+    @abc.abstractmethod
+    def lock_acquire(self, *, key: str, ttl_ms: int, wait_seconds: float) -> str | None:
+        """Take a lock shared by every process, waiting up to `wait_seconds`; its token, or None when not taken.
+
+        The lock lapses after `ttl_ms` if its holder never releases it (a process that died)."""
+
+    @abc.abstractmethod
+    def lock_release(self, *, key: str, token: str) -> None:
+        """Release a lock taken with `token` (nothing if it lapsed and another holds it now)."""
+
     # --- One event loop: its link -----------------------------------------------------------------
     @abc.abstractmethod
     def link_open(self, loop: asyncio.AbstractEventLoop, *, deliver: Deliver, subscribed: Subscribed) -> object:

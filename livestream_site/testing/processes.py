@@ -82,6 +82,50 @@ def daphne_server(*, env: dict | None = None, port: int | None = None):
             process.wait()
 
 
+@contextmanager
+def web_tier(*, run_dir: Path, env: dict | None = None, processes: int = 2):
+    """Yield the web tier of `make run` (livestream_site.web: daphne processes behind nginx) as a Server."""
+    port = free_port()
+    process_env = {
+        **os.environ,
+        "DATABASE_URL": test_database_url(),
+        "DJANGO_DEBUG": "true",
+        **TEST_PROCESS_ENV,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "RUN_DIR": str(run_dir),
+        "WEB_CONCURRENCY": str(processes),
+        **(env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "livestream_site.web"],
+        cwd=BASE_DIR,
+        env=process_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/healthz", timeout=2)
+                break
+            except Exception:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the web tier did not start: {process.stderr.read().decode()[-2000:]}")
+                time.sleep(0.2)
+        yield Server(url=base, port=port, process=process)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 class RedisServer:
     """A Redis server of the test's own on a free loopback port, which the test may kill and start again
     (never the shared one: other tests and processes use it)."""

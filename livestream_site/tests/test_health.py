@@ -15,6 +15,7 @@ def test_healthz_reports_every_component(path, anon_client):
         "cache": "ok",
         "channelLayer": "ok",
         "realtime": "ok",
+        "web": {"processes": 1, "answering": 1},  # a process started alone (see test_web.py for the tier)
     }
 
 

@@ -118,6 +118,34 @@ async def test_members_expire_unless_the_heartbeat_refreshes_them(transport, end
     assert await transport.viewer_count(endpoint.link, stream_id=stream) == 1
 
 
+async def test_a_viewer_counts_until_the_last_of_their_connections_expires_or_leaves(transport, endpoint):
+    """The count is kept per viewer as connections come and go (no scan of the members): a connection's
+    expiry, a repeated removal, or a refresh of a live connection never counts a viewer twice or drops one
+    who still has a connection."""
+    stream = _stream()
+
+    async def add(member: str, ttl_ms: int) -> int:
+        return await transport.viewer_add(endpoint.link, stream_id=stream, member=member, limit=0, ttl_ms=ttl_ms)
+
+    assert await add("u1|short", 300) == 1
+    assert await add("u1|long", 10_000) == 1
+    assert await add("a9|c3", 10_000) == 2
+    await transport.viewers_refresh(endpoint.link, members={stream: {"u1|long", "a9|c3"}}, ttl_ms=10_000)
+    assert await transport.viewer_count(endpoint.link, stream_id=stream) == 2  # refreshing adds nobody
+    await asyncio.sleep(0.5)  # u1's short connection expired; u1 is still in on the other
+    assert await transport.viewer_count(endpoint.link, stream_id=stream) == 2
+    await transport.viewer_remove(endpoint.link, stream_id=stream, member="a9|c3")
+    await transport.viewer_remove(endpoint.link, stream_id=stream, member="a9|c3")  # twice: still one leave
+    await transport.viewer_remove(endpoint.link, stream_id=stream, member="u1|short")  # already expired
+    assert await transport.viewer_count(endpoint.link, stream_id=stream) == 1
+    assert await add("u1|short", 10_000) == 1  # back on a second connection: one viewer
+    await transport.viewer_remove(endpoint.link, stream_id=stream, member="u1|long")
+    assert await transport.viewer_count(endpoint.link, stream_id=stream) == 1
+    await transport.viewer_remove(endpoint.link, stream_id=stream, member="u1|short")
+    assert await transport.viewer_count(endpoint.link, stream_id=stream) == 0
+    assert await add("u2|c4", 10_000) == 1
+
+
 async def test_the_heartbeat_registers_again_what_redis_lost(settings):
     """Audit F2: after Redis lost its data (a restart), the next heartbeat puts the live connections back,
     so the count heals within one heartbeat instead of undercounting for good."""
@@ -132,7 +160,8 @@ async def test_the_heartbeat_registers_again_what_redis_lost(settings):
         members = {f"u{n}|c{n}" for n in range(5)}
         for member in members:
             await transport.viewer_add(endpoint.link, stream_id=stream, member=member, limit=0, ttl_ms=10_000)
-        redis.Redis.from_url(settings.REDIS_URL).delete("rt:viewers:" + stream)  # what a restart does
+        # What a restart does: every key of the registry is gone.
+        redis.Redis.from_url(settings.REDIS_URL).delete("rt:viewers:" + stream, "rt:viewer-conns:" + stream)
         assert await transport.viewer_count(endpoint.link, stream_id=stream) == 0
         await transport.viewers_refresh(endpoint.link, members={stream: members}, ttl_ms=10_000)
         assert await transport.viewer_count(endpoint.link, stream_id=stream) == 5
@@ -156,6 +185,30 @@ def test_rate_limit_and_slow_mode(transport):
     assert 0 < transport.rate_limit_hit(key=key, limit=2, window_seconds=10) <= 10
     assert transport.slow_mode_hit(key=key, seconds=10) == 0
     assert 0 < transport.slow_mode_hit(key=key, seconds=10) <= 10
+
+
+def test_a_lock_is_held_once_until_released_or_lapsed(transport):
+    key = uuid.uuid4().hex
+    token = transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=0)
+    assert token is not None
+    assert transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=0.05) is None  # held: not taken
+    transport.lock_release(key=key, token=token)
+    again = transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=0)
+    assert again is not None
+    transport.lock_release(key=key, token=again)
+
+
+def test_a_lock_of_a_holder_that_died_lapses(settings):
+    if not settings.REDIS_URL:
+        pytest.skip("needs REDIS_URL")
+    transport = RedisTransport(settings.REDIS_URL)
+    key = uuid.uuid4().hex
+    stale = transport.lock_acquire(key=key, ttl_ms=100, wait_seconds=0)
+    taken = transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=2)  # once the first lapsed
+    assert stale and taken
+    transport.lock_release(key=key, token=stale)  # the late release of the dead holder frees nothing
+    assert transport.lock_acquire(key=key, ttl_ms=10_000, wait_seconds=0) is None
+    transport.lock_release(key=key, token=taken)
 
 
 def test_the_in_process_transport_reaches_every_event_loop_from_any_thread():

@@ -41,6 +41,15 @@ def http_get(url: str) -> tuple[int, bytes]:
         return 0, b""
 
 
+def http_cache_control(url: str) -> str | None:
+    """The Cache-Control header of a GET (of an error response too)."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.headers.get("Cache-Control")
+    except urllib.error.HTTPError as exc:
+        return exc.headers.get("Cache-Control")
+
+
 @contextmanager
 def media_server(settings, tmp_path: Path, callback_base_url: str):
     """nginx from streams/media/backends/rtmp/nginx.conf.template, on free loopback ports, in a temporary folder."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from accounts.tests.factories import ArtistFactory
@@ -22,7 +23,15 @@ from streams.media.backends.rtmp.hls import secure_link_token
 from streams.models import LiveStream, LiveStreamRecording
 from streams.tests.factories import stream_factory
 
-from .media_support import ffprobe_duration, http_get, media_server, needs_media, publisher, wait_for
+from .media_support import (
+    ffprobe_duration,
+    http_cache_control,
+    http_get,
+    media_server,
+    needs_media,
+    publisher,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.media, needs_media]
 
@@ -111,6 +120,10 @@ def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, a
         segment_url = variants["360p"].rsplit("/", 1)[0] + "/" + segment
         status, body = http_get(segment_url)
         assert status == 200 and body[:1] == b"G"  # an MPEG-TS packet
+        # Caching a CDN can use: a segment never changes, a live playlist changes every segment.
+        ttl = settings.PLAYBACK_TOKEN_TTL_SECONDS
+        assert http_cache_control(segment_url) == f"public, max-age={ttl}, immutable"
+        assert http_cache_control(variants["360p"]) == "public, max-age=1"
 
         _, _, token, expires, sid, rung, _ = urlparse(segment_url).path.split("/")
         base = media.MEDIA_PUBLIC_URL
@@ -123,6 +136,7 @@ def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, a
         past = int(timezone.now().timestamp()) - 10
         expired = secure_link_token(f"/{sid}/{rung}", past)
         assert http_get(f"{base}/hls/{expired}/{past}/{sid}/{rung}/{segment}")[0] == 410
+        assert http_cache_control(f"{base}/hls/{expired}/{past}/{sid}/{rung}/{segment}") == "no-store"
 
         health = client_for(artist).get(f"/api/livestreams/{stream.id}/health")
         assert health.status_code == 200, health.content

@@ -83,6 +83,9 @@ def render(*, run_dir: Path | None = None, daemon: bool = False) -> Path:
         "callback_url": callback_url(),
         "signing_secret": settings.MEDIA_SIGNING_SECRET,
         "ladder_command": ladder_command(run_dir),
+        # A live playlist is rewritten every segment: cached for at most half of one.
+        "playlist_cache_seconds": max(1, int(settings.HLS_SEGMENT_SECONDS // 2)),
+        "segment_cache_seconds": settings.PLAYBACK_TOKEN_TTL_SECONDS,
     }
     for key in ("signing_secret", "callback_url", "run_dir", "media_root"):
         if any(char.isspace() for char in str(context[key])) or ";" in str(context[key]):
