@@ -21,6 +21,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from livestream_site.errors import ApplicationError
+from streams.models import LiveStream
 
 from .buffer import buffer_get, buffer_is_local, consumer_name
 from .clients import device_describe
@@ -250,15 +251,7 @@ def events_write_batch(*, limit: int | None = None, consumer: str | None = None)
     try:
         retry = _events_write(events)
     except (IntegrityError, DataError):
-        # A row the database refuses (its stream was deleted meanwhile) must not stall the buffer:
-        # the batch is written event by event, and the refused ones are dropped.
-        logger.warning("analytics: a batch of %d events was refused; writing them one by one", len(events))
-        retry = set()
-        for event in events:
-            try:
-                retry |= _events_write([event])
-            except (IntegrityError, DataError):
-                logger.warning("analytics: event %.200r dropped", event, exc_info=True)
+        retry = _events_write_refused(events)
     # Acknowledged only now that the rows are committed; a crash before this line redelivers the batch.
     # An entry holding an event to retry stays pending whole (its written events are not written twice).
     buffer.ack(
@@ -269,6 +262,42 @@ def events_write_batch(*, limit: int | None = None, consumer: str | None = None)
         ]
     )
     return len(entries)
+
+
+def _events_write_refused(events: list) -> set[str]:
+    """A batch the database refused must not stall the buffer. The usual cause is a stream deleted since
+    its viewers' events were queued: those events are dropped (one query finds them, one line says how
+    many) and the rest written as a batch; whatever is still refused is written event by event."""
+    stream_ids = {event.get("stream_id") for event in events if isinstance(event, dict) and event.get("stream_id")}
+    valid = []
+    for stream_id in stream_ids:
+        try:
+            valid.append(uuid.UUID(str(stream_id)))
+        except ValueError:
+            pass
+    existing = {str(pk) for pk in LiveStream.objects.filter(id__in=valid).values_list("id", flat=True)}
+    kept = [
+        event
+        for event in events
+        if not (isinstance(event, dict) and event.get("stream_id")) or event["stream_id"] in existing
+    ]
+    if len(kept) < len(events):
+        logger.warning("analytics: %d events of deleted streams dropped", len(events) - len(kept))
+    try:
+        return _events_write(kept)
+    except (IntegrityError, DataError):
+        pass
+    retry: set[str] = set()
+    refused = 0
+    for event in kept:
+        try:
+            retry |= _events_write([event])
+        except (IntegrityError, DataError) as error:
+            refused += 1
+            logger.debug("analytics: event %.200r refused: %s", event, error)
+    if refused:
+        logger.warning("analytics: %d events the database refused were dropped", refused)
+    return retry
 
 
 def _events_write(events: list[dict]) -> set[str]:

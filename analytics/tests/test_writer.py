@@ -198,15 +198,22 @@ def test_the_in_process_buffer_is_the_embedded_default(stream):
 # Committed for real: foreign keys are checked at the commit, which the test's own transaction would defer.
 @pytest.mark.django_db(transaction=True)
 def test_events_the_database_refuses_or_cannot_read_do_not_stall_the_buffer(
-    stream, artist, event_buffer, no_inline_writes
+    stream, artist, event_buffer, no_inline_writes, caplog
 ):
     gone = stream_factory(artist=artist, status="live")
     kept_session = _open(stream)
     _open(gone)
     _report(stream, kept_session, rendition="720p")
     event_buffer.append([{"type": "session_open", "at": 1.0}, {"type": "teleport", "event_id": "x", "at": 2.0}, "junk"])
+    for _ in range(50):  # a deleted stream's many viewers: one line says they were dropped, no traceback each
+        _report(gone, str(uuid.uuid4()))
     gone.delete()  # deleted between the join and the write: its session can no longer be stored
-    drain()
+    with caplog.at_level("WARNING", logger="analytics.services"):
+        drain()
+    assert [record.getMessage() for record in caplog.records if "deleted streams" in record.getMessage()] == [
+        "analytics: 51 events of deleted streams dropped"  # its session and the 50 reports
+    ]
+    assert not any(record.exc_info for record in caplog.records)
     assert event_buffer.backlog() == 0
     assert list(ViewerSession.objects.values_list("id", flat=True)) == [uuid.UUID(kept_session)]
     assert ViewerSession.objects.get().renditions == {"720p": 1.0}
