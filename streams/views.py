@@ -5,12 +5,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from accounts.selectors import artist_follower_count, artist_get, user_follows
 from analytics.clients import viewer_cookie_ensure
+from livestream_site import realtime
 from livestream_site.errors import ApplicationError
 from payments.selectors import stream_viewer_access
 
@@ -28,8 +29,12 @@ def stream_list_page(request):
     kind = request.GET.get("type") or ""
     streams = stream_catalogue(user=request.user, query=query, kind=kind if kind in LiveStream.Type.values else "")
     replays = list(streams.filter(status=LiveStream.Status.ENDED).order_by("-ended_at")[:24])
+    live = list(streams.filter(status=LiveStream.Status.LIVE).order_by("-started_at")[:24])
+    counts = _viewer_counts(live)
+    for stream in live:
+        stream.viewer_count = counts.get(str(stream.id))
     context = {
-        "live": streams.filter(status=LiveStream.Status.LIVE).order_by("-started_at")[:24],
+        "live": live,
         "upcoming": streams.filter(status=LiveStream.Status.SCHEDULED).order_by("scheduled_start_time")[:24],
         "replays": replays,
         "replay_media": _replay_media(replays),
@@ -38,6 +43,22 @@ def stream_list_page(request):
         "types": LiveStream.Type.choices,
     }
     return render(request, "streams/list.html", context)
+
+
+def _viewer_counts(streams) -> dict[str, int]:
+    """Viewers of each live show now (one round trip); none when the real-time transport is down."""
+    try:
+        return realtime.viewer_counts([stream.id for stream in streams]) if streams else {}
+    except realtime.TRANSPORT_ERRORS:
+        return {}
+
+
+def live_counts(request):
+    """{streamId: viewers} of the live shows: the home page refreshes its counts with it."""
+    live = list(LiveStream.objects.filter(status=LiveStream.Status.LIVE).order_by("-started_at")[:48])
+    response = JsonResponse(_viewer_counts(live))
+    response["Cache-Control"] = "public, max-age=5"
+    return response
 
 
 def _replay_media(streams) -> dict:

@@ -44,6 +44,7 @@ __all__ = [
     "room_publish",
     "slow_mode_hit",
     "transport_get",
+    "viewer_counts",
     "viewer_peak_hook_set",
 ]
 
@@ -119,6 +120,11 @@ def rate_limit_hit(*, key: str, limit: int, window_seconds: float) -> float:
 def slow_mode_hit(*, key: str, seconds: int) -> float:
     """One message per `seconds` per key; 0 when allowed, else the seconds to wait."""
     return transport_get().slow_mode_hit(key=key, seconds=seconds)
+
+
+def viewer_counts(stream_ids) -> dict[str, int]:
+    """The number of distinct viewers of each stream now, in one round trip (any thread)."""
+    return transport_get().viewer_counts([str(stream_id) for stream_id in stream_ids])
 
 
 def hub_get() -> Hub:

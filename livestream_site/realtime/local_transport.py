@@ -71,6 +71,17 @@ class LocalTransport(Transport):
         for link in list(self._links):
             self._put(link, stream_id, text)
 
+    def viewer_counts(self, stream_ids: list[str]) -> dict[str, int]:
+        # Read only (another thread than the registry's event loop may ask): the viewers with a connection
+        # not yet expired, without removing anything.
+        now = now_ms()
+        counts = {}
+        for stream_id in stream_ids:
+            registry = self._viewers.get(stream_id)
+            members = list(registry.expiry.items()) if registry is not None else []
+            counts[stream_id] = len({_viewer_of(member) for member, expiry in members if expiry > now})
+        return counts
+
     @staticmethod
     def _put(link: _Link, stream_id: str, text: str) -> None:
         """Queue a frame on the link's loop, from any thread (a sync service in a worker thread, say)."""

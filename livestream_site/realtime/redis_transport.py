@@ -188,6 +188,15 @@ class RedisTransport(Transport):
             return 0
         return max(int(client.pttl(full_key)), 1) / 1000
 
+    def viewer_counts(self, stream_ids: list[str]) -> dict[str, int]:
+        if not stream_ids:
+            return {}
+        pipe = self.sync_client().pipeline(transaction=False)
+        now = now_ms()
+        for stream_id in stream_ids:
+            pipe.eval(_VIEWER_COUNT_LUA, 2, *_viewer_keys(stream_id), now)
+        return {stream_id: int(count) for stream_id, count in zip(stream_ids, pipe.execute(), strict=True)}
+
     def lock_acquire(self, *, key: str, ttl_ms: int, wait_seconds: float) -> str | None:
         client = self.sync_client()
         token = uuid.uuid4().hex

@@ -59,6 +59,10 @@ class Transport(abc.ABC):
         """One hit per `seconds` per key; 0 when allowed, else the seconds to wait."""
 
     @abc.abstractmethod
+    def viewer_counts(self, stream_ids: list[str]) -> dict[str, int]:
+        """The number of distinct viewers of each stream now (the catalogue's counts), in one round trip."""
+
+    @abc.abstractmethod
     def lock_acquire(self, *, key: str, ttl_ms: int, wait_seconds: float) -> str | None:
         """Take a lock shared by every process, waiting up to `wait_seconds`; its token, or None when not taken.
 

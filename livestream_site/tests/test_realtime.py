@@ -320,3 +320,16 @@ async def test_a_hub_encodes_each_frame_once_per_room_for_each_protocol():
     )
     for connection in natives + shouting:
         await hub.room_leave(stream, connection)
+
+
+async def test_the_catalogue_reads_many_streams_counts_from_any_thread(transport, endpoint):
+    """viewer_counts: what the home page shows for its live shows, from a sync view's thread, in one round
+    trip; the same numbers the room's count gives, expired connections left out."""
+    busy, quiet, nobody = _stream(), _stream(), _stream()
+    await transport.viewer_add(endpoint.link, stream_id=quiet, member="u4|c5", limit=0, ttl_ms=200)
+    for member, stream in (("u1|c1", busy), ("u1|c2", busy), ("a2|c3", busy), ("u3|c4", quiet)):
+        await transport.viewer_add(endpoint.link, stream_id=stream, member=member, limit=0, ttl_ms=10_000)
+    await asyncio.sleep(0.4)  # u4's connection expired
+    counts = await asyncio.to_thread(transport.viewer_counts, [busy, quiet, nobody])
+    assert counts == {busy: 2, quiet: 1, nobody: 0}
+    assert await transport.viewer_count(endpoint.link, stream_id=busy) == 2

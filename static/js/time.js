@@ -26,6 +26,22 @@
     else image.addEventListener("error", () => image.remove());
   });
 
+  // The live shows' viewer counts, refreshed now and then.
+  const counts = document.querySelectorAll("[data-viewers]");
+  async function refreshCounts() {
+    try {
+      const response = await fetch("/streams/live-counts.json", { credentials: "same-origin" });
+      if (!response.ok) return;
+      const data = await response.json();
+      counts.forEach((element) => {
+        if (element.dataset.viewers in data) element.textContent = data[element.dataset.viewers];
+      });
+    } catch (_) {
+      /* offline for a moment: the next refresh tries again */
+    }
+  }
+  if (counts.length) setInterval(refreshCounts, 15000);
+
   const countdowns = document.querySelectorAll(".countdown[data-start]");
   function tick() {
     countdowns.forEach((element) => {
