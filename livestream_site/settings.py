@@ -135,6 +135,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "payments-release-lapsed-seat-holds": {"task": "payments.tasks.payment_holds_release_task", "schedule": 60.0},
     # The media plane's safety net for a lost on_publish_done (streams.media.services.ingest_reconcile).
     "streams-ingest-reconcile": {"task": "streams.media.tasks.ingest_reconcile", "schedule": 60.0},
+    # Streams a managed media system has no resource for yet (streams.media.services.media_reconcile).
+    "streams-media-reconcile": {"task": "streams.media.tasks.media_reconcile", "schedule": 300.0},
     # The per-minute audience rollups of live streams, re-rolling the late window (analytics.rollups).
     "analytics-rollup-recent": {"task": "analytics.rollup_tasks.analytics_rollup_recent", "schedule": 60.0},
     # The batch writer of the analytics buffer, and the expiry of silent viewer sessions (a run not
@@ -385,6 +387,8 @@ MEDIA_KEEP_RECORDING_SOURCES = env.bool("MEDIA_KEEP_RECORDING_SOURCES", default=
 # running finalization never loses it, and below CELERY_VISIBILITY_TIMEOUT_SECONDS, so the task of a
 # worker that died is redelivered after the lock lapsed.
 RECORDING_FINALIZE_LOCK_SECONDS = env.int("RECORDING_FINALIZE_LOCK_SECONDS", default=2100)
+# One provisioning of a stream's resource on a managed media system at a time (above its task's limit).
+MEDIA_PROVISION_LOCK_SECONDS = env.int("MEDIA_PROVISION_LOCK_SECONDS", default=120)
 
 # --- Analytics: the watch page's beacons and viewers on other players (analytics/hls_log.py) ----
 # How often the watch page's player reports (reportQuality), in seconds.

@@ -13,3 +13,8 @@ stream_delete_requested = Signal()
 # A stream ended (went from live to ended); sent once the end is committed, with `stream_id`. Analytics
 # listens (the final rollup of the show). Sent robustly, like stream_cancelled.
 stream_ended = Signal()
+
+# A stream was created or changed; sent inside stream_create's and stream_update's transaction with the
+# saved `stream` and `created`. The media plane listens (a managed media system provisions the stream's
+# resource after commit); a receiver refuses the stream by raising an ApplicationError.
+stream_saved = Signal()

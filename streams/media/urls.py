@@ -17,6 +17,7 @@ api_urlpatterns = format_suffix_patterns(
         re_path(_STREAM + r"/adapt-quality/?$", api.StreamAdaptQualityView.as_view(), name="livestream-adapt-quality"),
         re_path(_STREAM + r"/health/?$", api.StreamHealthView.as_view(), name="livestream-health"),
         re_path(_STREAM + r"/recordings/?$", api.StreamRecordingsView.as_view(), name="livestream-recordings"),
+        re_path(r"^media/provider-events/?$", api.ProviderEventsView.as_view(), name="media-provider-events"),
     ]
 )
 
