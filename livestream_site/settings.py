@@ -387,6 +387,24 @@ MEDIA_KEEP_RECORDING_SOURCES = env.bool("MEDIA_KEEP_RECORDING_SOURCES", default=
 # running finalization never loses it, and below CELERY_VISIBILITY_TIMEOUT_SECONDS, so the task of a
 # worker that died is redelivered after the lock lapsed.
 RECORDING_FINALIZE_LOCK_SECONDS = env.int("RECORDING_FINALIZE_LOCK_SECONDS", default=2100)
+# --- AWS IVS (STREAMING_BACKEND=ivs; streams/media/backends/ivs) -----------------------------------
+# The usual AWS variables configure the client (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, a profile or a
+# role); AWS_ENDPOINT_URL points it at a stand-in. AWS_IVS_CHANNEL_ARN: one existing channel for every
+# stream instead of a channel per stream.
+AWS_REGION = env("AWS_REGION", default=env("AWS_DEFAULT_REGION", default=""))
+AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL", default="")
+AWS_IVS_CHANNEL_ARN = env("AWS_IVS_CHANNEL_ARN", default="")
+# Private (authorized) channels for pay-per-view: the playback key pair imported into IVS and its
+# private key (PEM text, or the path of a PEM file).
+IVS_PLAYBACK_KEY_PAIR_ARN = env("IVS_PLAYBACK_KEY_PAIR_ARN", default="")
+IVS_PLAYBACK_PRIVATE_KEY = env("IVS_PLAYBACK_PRIVATE_KEY", default="")
+# Record streams with recording enabled by this recording configuration, into this S3 bucket.
+IVS_RECORDING_CONFIGURATION_ARN = env("IVS_RECORDING_CONFIGURATION_ARN", default="")
+IVS_RECORDING_BUCKET = env("IVS_RECORDING_BUCKET", default="")
+# The secret EventBridge's API destination sends (Authorization: Bearer ...) with IVS's events.
+IVS_EVENTS_SECRET = env("IVS_EVENTS_SECRET", default="")
+# Tries of each IVS call (botocore's standard mode: backoff on throttling, 5xx and timeouts).
+IVS_MAX_ATTEMPTS = env.int("IVS_MAX_ATTEMPTS", default=4)
 # One provisioning of a stream's resource on a managed media system at a time (above its task's limit).
 MEDIA_PROVISION_LOCK_SECONDS = env.int("MEDIA_PROVISION_LOCK_SECONDS", default=120)
 

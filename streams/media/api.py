@@ -16,7 +16,7 @@ from rest_framework.views import APIView
 
 from analytics.monitoring import stream_alerts_get
 from analytics.quality import stream_viewer_quality_summary
-from livestream_site.errors import Conflict, Forbidden, NotFound
+from livestream_site.errors import ApplicationError, Conflict, Forbidden, NotFound
 from livestream_site.schema import error_responses
 from payments.selectors import stream_viewer_access, stream_watch_access
 from streams import services as stream_services
@@ -86,7 +86,9 @@ class RecordingOutput(serializers.ModelSerializer):
     def _signed(self, field) -> str | None:
         if not self.context.get("with_urls") or not field:
             return None
-        return get_backend().recording_url(name=field.name, expires_at=self.context["expires_at"])
+        url = get_backend().recording_url(name=field.name, expires_at=self.context["expires_at"])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
 
     def get_url(self, recording) -> str | None:
         return self._signed(recording.file) if recording.status == LiveStreamRecording.Status.READY else None
@@ -177,7 +179,7 @@ class StreamRecordingsView(APIView):
         stream = stream_get(stream_id=pk)
         access = stream_viewer_access(user=request.user, stream=stream)
         recordings = list(stream_recordings(stream=stream))
-        context = {"with_urls": access.has_access, "expires_at": _recording_expires_at()}
+        context = {"with_urls": access.has_access, "expires_at": _recording_expires_at(), "request": request}
         return Response(RecordingOutput(recordings, many=True, context=context).data)
 
 
@@ -196,5 +198,7 @@ class ProviderEventsView(APIView):
             raise NotFound(f"The {backend.name} media backend sends no events.") from None
         except MediaEventsRefused as exc:
             raise Forbidden(str(exc), code="forbidden") from None
+        except ValueError as exc:
+            raise ApplicationError(str(exc), code="validation_error", fields={"body": [str(exc)]}) from None
         media_services.provider_events_apply(events=events)
         return Response(status=status.HTTP_204_NO_CONTENT)

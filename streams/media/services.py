@@ -432,7 +432,13 @@ def provider_events_apply(*, events: list[MediaEvent]) -> int:
 
 
 def _provider_event_apply(*, backend, event: MediaEvent) -> None:
-    stream = LiveStream.objects.filter(media_backend=backend.name, media_resource__id=event.resource_id).first()
+    holders = LiveStream.objects.filter(media_backend=backend.name, media_resource__id=event.resource_id)
+    # One resource per stream, or one shared by all (AWS_IVS_CHANNEL_ARN): the live one, else the next one.
+    stream = (
+        holders.filter(status=S.LIVE).first()
+        or holders.filter(status=S.SCHEDULED).order_by("scheduled_start_time").first()
+        or holders.order_by("-ended_at").first()
+    )
     if stream is None:
         logger.warning("%s event %s: no stream has resource %s", backend.name, event.id, event.resource_id)
         return

@@ -4,7 +4,7 @@ backend's own routes outside the API (for rtmp: nginx's callbacks and the viewer
 from django.urls import include, path, re_path
 from rest_framework.urlpatterns import format_suffix_patterns
 
-from . import api
+from . import api, views
 from .backends import get_backend
 
 _STREAM = r"^livestreams/(?P<pk>[^/]+)"
@@ -21,6 +21,9 @@ api_urlpatterns = format_suffix_patterns(
     ]
 )
 
-urlpatterns = []
+urlpatterns = [
+    # Replays a media system stored as HLS in a private store, their URIs signed (any backend).
+    path("media/replays/<str:token>/<path:name>", views.replay_playlist, name="media-replay-playlist"),
+]
 if backend_urlconf := get_backend().urlconf:
     urlpatterns.append(path("", include(backend_urlconf)))

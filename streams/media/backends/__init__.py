@@ -189,7 +189,13 @@ class StreamingBackend(ABC):
 
     @abstractmethod
     def recording_url(self, *, name: str, expires_at: datetime) -> str:
-        """A signed URL of a stored recording file, valid until expires_at."""
+        """A signed URL of a stored recording file, valid until expires_at (absolute, or a path on the
+        platform)."""
+
+    def recording_read(self, *, name: str) -> bytes:
+        """The content of a stored recording file (a playlist the platform serves signed: replays.py);
+        raises FileNotFoundError when there is none."""
+        raise FileNotFoundError(name)
 
     # --- Viewers on other players ----------------------------------------------------------------
     def hls_requests_read(self, *, cursor: dict | None) -> tuple[list[HlsRequest], dict | None]:
