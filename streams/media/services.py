@@ -444,10 +444,22 @@ def _provider_event_apply(*, backend, event: MediaEvent) -> None:
         return
     session = event.session[:32]
     if event.kind == "publish_started":
+        ingest = StreamIngest.objects.select_for_update().filter(stream=stream, is_publishing=True).first()
+        if ingest and ingest.client_id == session:
+            return  # this session is the running publish already
+        if ingest:
+            # A managed system runs one session per resource: a new one means the old one ended, whatever
+            # the order its events arrive in (the new generation keeps the old window from ending it).
+            ingest.is_publishing = False
+            ingest.publish_ended_at = timezone.now()
+            ingest.save(update_fields=["is_publishing", "publish_ended_at", "updated_at"])
         try:
             ingest_publish(stream_key=stream.stream_key, client_id=session)
         except Forbidden as exc:
-            # The media system let an encoder in that the platform refuses (an ended stream): stop it.
+            if exc.code != "stream_closed":
+                logger.warning("stream %s: publish on %s refused (%s)", stream.id, backend.name, exc.code)
+                return
+            # The media system let an encoder into a stream that has ended: stop it.
             logger.warning("stream %s: publish refused (%s), stopping the encoder", stream.id, exc.code)
             transaction.on_commit(lambda: get_backend().publisher_drop(stream=stream))
     elif event.kind == "publish_ended":

@@ -318,3 +318,30 @@ def test_the_platform_does_not_start_with_an_unknown_backend():
     )
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr and "STREAMING_BACKEND='nosuch'" in result.stderr
+
+
+@pytest.mark.django_db
+def test_a_new_provider_session_replaces_the_running_one_and_an_ended_stream_is_stopped(
+    ledger, client_for, artist, anon_client, django_capture_on_commit_callbacks
+):
+    stream = LiveStream.objects.get(pk=_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"])
+    resource = f"res-{stream.id}"
+
+    def start(event_id, session):
+        return {"id": event_id, "kind": "publish_started", "resource_id": resource, "session": session}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for event in (start("a", "st-1"), start("b", "st-1"), start("c", "st-2")):
+            assert _events(anon_client, [event]).status_code == 204
+    stream.refresh_from_db()
+    # The same session announced twice stays one publish; a second session (its End not arrived yet)
+    # takes over without the encoder being dropped.
+    assert stream.status == "live" and (stream.ingest.generation, stream.ingest.client_id) == (2, "st-2")
+    assert ("publisher_drop", str(stream.id)) not in ledger["calls"]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(artist).post(f"/api/livestreams/{stream.id}/end")
+    ledger["calls"].clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _events(anon_client, [start("d", "st-3")]).status_code == 204
+    assert ledger["calls"] == [("publisher_drop", str(stream.id))]
