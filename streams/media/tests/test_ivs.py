@@ -71,6 +71,9 @@ def on_ivs(settings, moto_url, monkeypatch, playback_key):
     settings.IVS_EVENTS_SECRET = EVENTS_SECRET
     settings.IVS_MAX_ATTEMPTS = 2
     settings.STREAM_RECONNECT_WINDOW_SECONDS = 0
+    # The reconnect window's task runs in this thread (eager run_later would use a timer thread, outside
+    # the test's transaction).
+    monkeypatch.setattr(media_services, "run_later", lambda task, *, args, countdown=0: task.apply(args=args))
     s3 = ivs.s3_client()
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
@@ -404,3 +407,78 @@ def test_ivs_configuration_is_checked_at_start(settings, monkeypatch, playback_k
     assert error.startswith("IVS_PLAYBACK_PRIVATE_KEY is unusable") and "P-384" in error
     settings.IVS_PLAYBACK_PRIVATE_KEY = playback_key[1].read_text()  # the PEM itself works as well as its path
     assert backend_configuration_errors() == []
+
+
+@pytest.mark.django_db
+def test_the_one_channel_of_aws_ivs_channel_arn_serves_every_stream_and_is_never_deleted(
+    on_ivs, client_for, artist, django_capture_on_commit_callbacks
+):
+    created = ivs.ivs_client().create_channel(name="operators-channel", authorized=False)
+    channel, key = created["channel"], created["streamKey"]
+    on_ivs.AWS_IVS_CHANNEL_ARN = channel["arn"]
+
+    def stubbed_lookup(stub):
+        stub.add_response("get_channel", {"channel": channel}, {"arn": channel["arn"]})
+        stub.add_response(
+            "list_stream_keys",
+            {"streamKeys": [{"arn": key["arn"], "channelArn": channel["arn"]}]},
+            {"channelArn": channel["arn"]},
+        )
+        stub.add_response("get_stream_key", {"streamKey": key}, {"arn": key["arn"]})
+
+    with Stubber(ivs.ivs_client()) as stub:
+        stubbed_lookup(stub)
+        stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+        stub.assert_no_pending_responses()
+    ingest = client_for(artist).get(f"/api/livestreams/{stream_id}/ingest/").json()
+    assert ingest["streamKey"] == key["value"]
+
+    # A pay-per-view stream needs the channel to be private: the provider refusal is kept on the stream.
+    with Stubber(ivs.ivs_client()) as stub:
+        stub.add_response("get_channel", {"channel": channel}, {"arn": channel["arn"]})
+        ppv_id = _create(
+            client_for(artist), django_capture_on_commit_callbacks, isPayPerView=True, ticketPrice="3.00"
+        ).json()["id"]
+    ppv = LiveStream.objects.get(pk=ppv_id)
+    assert ppv.media_backend == "" and "AWS_IVS_CHANNEL_ARN" in ppv.media_error
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(artist).delete(f"/api/livestreams/{stream_id}/").status_code == 204
+    assert ivs.ivs_client().get_channel(arn=channel["arn"])["channel"]["name"] == "operators-channel"
+
+
+@pytest.mark.django_db
+def test_a_publish_ivs_no_longer_has_is_closed_and_a_failed_recording_is_marked(
+    on_ivs, client_for, artist, django_capture_on_commit_callbacks
+):
+    capture = django_capture_on_commit_callbacks
+    stream_id = _create(client_for(artist), capture, isRecordingEnabled=True).json()["id"]
+    stream = LiveStream.objects.get(pk=stream_id)
+    arn = stream.media_resource["id"]
+    with capture(execute=True):
+        start = _event("IVS Stream State Change", arn, {"event_name": "Stream Start", "stream_id": SESSION}, "ev-s")
+        assert _deliver(start).status_code == 204
+    assert LiveStream.objects.get(pk=stream_id).status == "live"
+
+    # The "Stream End" event was lost: the reconcile asks GetStream, which says the channel is offline.
+    with Stubber(ivs.ivs_client()) as stub:
+        stub.add_client_error("get_stream", "ChannelNotBroadcasting", "offline", http_status_code=404)
+        with capture(execute=True):
+            assert media_services.ingest_reconcile() == 1
+        stub.assert_no_pending_responses()
+    stream.refresh_from_db()
+    assert stream.status == "ended" and stream.ingest.is_publishing is False
+
+    failed = _event(
+        "IVS Recording State Change",
+        arn,
+        {
+            "stream_id": SESSION,
+            "recording_status": "Recording End Failure",
+            "recording_status_reason": "InternalServerException",
+        },
+        "ev-f",
+    )
+    with capture(execute=True):
+        assert _deliver(failed).status_code == 204
+    assert LiveStreamRecording.objects.get(stream=stream).status == "failed"
