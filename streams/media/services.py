@@ -388,11 +388,12 @@ def media_reconcile() -> int:
 
 def stream_key_rotate(*, stream_id: UUID | str) -> dict:
     """Rotate the encoder's key, on the media system too; returns the new ingest settings. A provider
-    that fails answers 502 (the platform's own key is rotated already; the old provider key stays)."""
-    stream = stream_services.stream_key_rotate(stream_id=stream_id)
+    that fails answers 502; rotating again completes it (IVS: the old key may already be deleted)."""
     backend = get_backend()
+    if backend.provisions:  # nothing is rotated before the media system has the stream
+        media_ready_check(stream=LiveStream.objects.get(pk=stream_id), backend=backend)
+    stream = stream_services.stream_key_rotate(stream_id=stream_id)
     if backend.provisions:
-        media_ready_check(stream=stream, backend=backend)
         try:
             resource = backend.stream_key_rotate(stream=stream, resource=stream.media_resource)
         except MediaProviderError as exc:

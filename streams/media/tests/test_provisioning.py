@@ -169,6 +169,9 @@ def test_a_provider_outage_leaves_the_stream_pending_until_the_reconcile_provisi
         refused = client_for(user).get(f"/api/livestreams/{stream.id}/{path}/")
         assert (refused.status_code, refused.json()["error"]["code"]) == (409, "media_not_ready")
     assert client_for(artist).get(f"/api/livestreams/{stream.id}/").json()["streamKey"] is None
+    refused = client_for(artist).post(f"/api/livestreams/{stream.id}/stream-key/rotate/")
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "media_not_ready")
+    assert LiveStream.objects.get(pk=stream.id).stream_key == stream.stream_key  # nothing rotated
 
     with django_capture_on_commit_callbacks(execute=True):
         assert media_services.media_reconcile() == 1
