@@ -137,6 +137,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "streams-ingest-reconcile": {"task": "streams.media.tasks.ingest_reconcile", "schedule": 60.0},
     # Streams a managed media system has no resource for yet (streams.media.services.media_reconcile).
     "streams-media-reconcile": {"task": "streams.media.tasks.media_reconcile", "schedule": 300.0},
+    # A media system without callbacks (Wowza) is asked about live streams and open publishing windows.
+    "streams-media-poll": {"task": "streams.media.tasks.media_poll", "schedule": 10.0},
     # The per-minute audience rollups of live streams, re-rolling the late window (analytics.rollups).
     "analytics-rollup-recent": {"task": "analytics.rollup_tasks.analytics_rollup_recent", "schedule": 60.0},
     # The batch writer of the analytics buffer, and the expiry of silent viewer sessions (a run not
@@ -405,6 +407,16 @@ IVS_RECORDING_BUCKET = env("IVS_RECORDING_BUCKET", default="")
 IVS_EVENTS_SECRET = env("IVS_EVENTS_SECRET", default="")
 # Tries of each IVS call (botocore's standard mode: backoff on throttling, 5xx and timeouts).
 IVS_MAX_ATTEMPTS = env.int("IVS_MAX_ATTEMPTS", default=4)
+# --- Wowza Video (STREAMING_BACKEND=wowza; streams/media/backends/wowza) ----------------------------
+# WOWZA_API_KEY: a Wowza Video access token (JWT, sent as a bearer token); WOWZA_API_URL: the REST API's
+# base (a Wowza Streaming Engine REST endpoint is refused at start: not supported yet).
+WOWZA_API_KEY = env("WOWZA_API_KEY", default="")
+WOWZA_API_URL = env("WOWZA_API_URL", default="https://api.video.wowza.com/api/v2.0")
+WOWZA_BROADCAST_LOCATION = env("WOWZA_BROADCAST_LOCATION", default="us_west_oregon")
+# The token authentication secret of pay-per-view live streams (hexadecimal, at most 32 characters).
+WOWZA_TOKEN_AUTH_SECRET = env("WOWZA_TOKEN_AUTH_SECRET", default="")
+WOWZA_TIMEOUT_SECONDS = env.float("WOWZA_TIMEOUT_SECONDS", default=10)
+WOWZA_MAX_ATTEMPTS = env.int("WOWZA_MAX_ATTEMPTS", default=3)
 # One provisioning of a stream's resource on a managed media system at a time (above its task's limit).
 MEDIA_PROVISION_LOCK_SECONDS = env.int("MEDIA_PROVISION_LOCK_SECONDS", default=120)
 

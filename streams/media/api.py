@@ -25,13 +25,16 @@ from streams.models import LiveStream, LiveStreamRecording
 from streams.selectors import stream_get, stream_manage_access
 
 from . import services as media_services
-from .backends import MediaEventsRefused, get_backend
+from .backends import MediaEventsRefused, MediaProviderError, get_backend
 from .selectors import stream_recordings
 
 
 class IngestOutput(serializers.Serializer):
     url = serializers.CharField()
     stream_key = serializers.CharField()
+    # The RTMP credentials of a media system that asks for them (Wowza): OBS's "Use authentication".
+    username = serializers.CharField(required=False)
+    password = serializers.CharField(required=False)
 
 
 class PlaybackOutput(serializers.Serializer):
@@ -86,7 +89,10 @@ class RecordingOutput(serializers.ModelSerializer):
     def _signed(self, field) -> str | None:
         if not self.context.get("with_urls") or not field:
             return None
-        url = get_backend().recording_url(name=field.name, expires_at=self.context["expires_at"])
+        try:
+            url = get_backend().recording_url(name=field.name, expires_at=self.context["expires_at"])
+        except (MediaProviderError, FileNotFoundError):
+            return None  # the provider cannot sign it now; the list still answers
         request = self.context.get("request")
         return request.build_absolute_uri(url) if request is not None else url
 

@@ -15,6 +15,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from livestream_site.celery import run_later
@@ -384,6 +385,46 @@ def media_reconcile() -> int:
         stream_media_provision_enqueue(stream_id=stream_id)
         count += 1
     return count
+
+
+def media_poll() -> int:
+    """Ask a media system that sends no callbacks (Wowza) about each stream that is live or whose publishing
+    window is open, and apply what it reports. Returns how many streams were asked. Every few seconds
+    (CELERY_BEAT_SCHEDULE)."""
+    backend = get_backend()
+    if not backend.polls:
+        return 0
+    opens_before = timezone.now() + timedelta(seconds=settings.STREAM_PUBLISH_OPENS_SECONDS)
+    recent = timezone.now() - timedelta(days=1)  # recordings finish after the end
+    streams = (
+        LiveStream.objects.filter(media_backend=backend.name)
+        .filter(
+            Q(status=S.LIVE)
+            | Q(status=S.SCHEDULED, scheduled_start_time__lte=opens_before)
+            | Q(status=S.ENDED, ended_at__gte=recent, recordings__status=R.RECORDING)  # a replay to come
+        )
+        .distinct()
+        .select_related("ingest")
+    )
+    asked = 0
+    for stream in streams:
+        try:
+            events = backend.stream_poll(stream=stream)
+        except MediaProviderError as exc:
+            logger.warning("stream %s: polling %s failed: %s", stream.id, backend.name, exc)
+            continue
+        # A poll reports the state it sees each time: only a change is an event (and is kept as one).
+        ingest = getattr(stream, "ingest", None)
+        publishing = ingest is not None and ingest.is_publishing
+        changes = [
+            event
+            for event in events
+            if not (event.kind == "publish_started" and publishing and ingest.client_id == event.session[:32])
+            and not (event.kind == "publish_ended" and not publishing)
+        ]
+        provider_events_apply(events=changes)
+        asked += 1
+    return asked
 
 
 def stream_key_rotate(*, stream_id: UUID | str) -> dict:

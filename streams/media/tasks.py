@@ -82,3 +82,8 @@ def stream_media_deprovision(self, backend_name: str, resource: dict) -> None:
 @shared_task(acks_late=True, ignore_result=True, soft_time_limit=50, time_limit=60)
 def media_reconcile() -> None:
     media_services.media_reconcile()
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=25, time_limit=30)
+def media_poll() -> None:
+    media_services.media_poll()

@@ -19,6 +19,7 @@ from django.utils.module_loading import import_string
 BACKENDS = {
     "rtmp": "streams.media.backends.rtmp.RtmpBackend",
     "ivs": "streams.media.backends.ivs.IvsBackend",
+    "wowza": "streams.media.backends.wowza.WowzaBackend",
 }
 
 # The height each maxQuality allows.
@@ -101,6 +102,8 @@ class StreamingBackend(ABC):
     # The media system records and stores the replay itself and says so by an event (recording_ready);
     # the platform then has nothing to remux.
     records_itself: bool = False
+    # The media system sends no callbacks the platform can trust: media_poll asks it (stream_poll).
+    polls: bool = False
     # The backend's own routes outside the REST API (callbacks of its media server, playlists the
     # platform serves for it): a dotted URLconf module that streams/media/urls.py includes, or None.
     # A dotted name rather than the module, so that no domain module imports views.
@@ -135,6 +138,11 @@ class StreamingBackend(ABC):
         """The events in a request to the platform's provider-events endpoint, after checking it comes
         from the media system (raise MediaEventsRefused otherwise). None: this system sends no events."""
         raise NotImplementedError
+
+    def stream_poll(self, *, stream) -> list[MediaEvent]:
+        """For a system that polls: prepare the provisioned stream for what comes next (start it when
+        publishing opens) and report what changed, as events. Raises MediaProviderError."""
+        return []
 
     # --- Ingest ---------------------------------------------------------------------------------
     @abstractmethod
