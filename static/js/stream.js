@@ -53,7 +53,8 @@
     showVideoMessage("");
     await sessionReady;
     beacons.ensureSession();
-    attach(result.data.url);
+    // Token-authenticated CDNs (Wowza on Fastly) protect segments with a cookie set on the playlist.
+    attach(result.data.url, Boolean(result.data.withCredentials));
     refreshLater(result.data.expiresAt);
   }
 
@@ -108,7 +109,7 @@
     showVideoMessage((error && error.message) || "You can no longer watch this stream.");
   }
 
-  function attach(url) {
+  function attach(url, withCredentials) {
     if (hls) {
       hls.destroy();
       beacons.detachHls();
@@ -122,6 +123,7 @@
         xhrSetup(xhr, url) {
           const fresh = freshUrl(url);
           if (fresh !== url) xhr.open("GET", fresh, true);
+          if (withCredentials) xhr.withCredentials = true;
         },
       });
       beacons.attachHls(hls);

@@ -43,6 +43,8 @@ class PlaybackOutput(serializers.Serializer):
     type = serializers.CharField()
     url = serializers.URLField(required=False)
     expires_at = serializers.DateTimeField()
+    # The player must send cookies with its requests (a CDN's token authentication sets one: Wowza).
+    with_credentials = serializers.BooleanField(required=False)
 
 
 class AdaptQualityInput(serializers.Serializer):

@@ -103,7 +103,7 @@ def test_pay_per_view_stream_on_wowza_end_to_end(wowza, client_for, artist, view
     paid_ticket_factory(stream=stream, user=viewer)
     playback = client_for(viewer).get(f"/api/livestreams/{stream.id}/playback/").json()
     url = urlsplit(playback["url"])
-    assert playback["url"].startswith(live["hls_playback_url"] + "?hdnts=")
+    assert playback["url"].startswith(live["hls_playback_url"] + "?hdnts=") and playback["withCredentials"] is True
     assert wowza.playback_token_valid(live["id"], url.query, now=int(time.time()))
     assert not wowza.playback_token_valid(live["id"], url.query, now=int(time.time()) + 3600)  # it expires
     assert not wowza.playback_token_valid(live["id"], url.query.replace("exp=", "exp=9"), now=int(time.time()))

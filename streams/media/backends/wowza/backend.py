@@ -258,6 +258,14 @@ class WowzaBackend(StreamingBackend):
         )
         return f"{url}?{token}"
 
+    def playback(self, *, stream, expires_at: datetime, viewer_id: int | None = None) -> dict:
+        data = super().playback(stream=stream, expires_at=expires_at, viewer_id=viewer_id)
+        if stream.media_resource.get("tokenAuth"):
+            # Fastly answers the tokenized playlist with a cookie that opens the segments: the player
+            # must send it (hls.js: withCredentials).
+            data["withCredentials"] = True
+        return data
+
     def output_remove(self, *, stream_id) -> None:
         return None
 
