@@ -155,8 +155,15 @@ def test_key_rotation_and_deletion_reach_wowza(wowza, client_for, artist, django
     assert (ingest["username"], ingest["password"]) == (new["username"], new["password"])
 
     with django_capture_on_commit_callbacks(execute=True):
+        media_services.media_poll()  # publishing is open: the poll started it
+    assert wowza.live_streams[live_id]["state"] == "started"
+    with django_capture_on_commit_callbacks(execute=True):
         assert client_for(artist).delete(f"/api/livestreams/{stream.id}/").status_code == 204
     assert live_id not in wowza.live_streams
+    assert wowza.log[-2:] == [
+        ("PUT", f"/api/v2.0/live_streams/{live_id}/stop"),
+        ("DELETE", f"/api/v2.0/live_streams/{live_id}"),
+    ]
 
 
 @pytest.mark.django_db

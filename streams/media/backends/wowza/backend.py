@@ -134,6 +134,9 @@ class WowzaBackend(StreamingBackend):
         if not resource.get("id"):
             return
         try:
+            # A live stream the poll started (its publishing window was open) is stopped first.
+            if client.request("GET", f"/live_streams/{resource['id']}/state")["live_stream"]["state"] != "stopped":
+                client.request("PUT", f"/live_streams/{resource['id']}/stop")
             client.request("DELETE", f"/live_streams/{resource['id']}")
         except WowzaNotFound:
             pass
