@@ -4,6 +4,7 @@ import json
 
 import pytest
 from django.test import override_settings
+from django.urls import get_resolver
 from rest_framework.test import APIClient
 
 from accounts.tests.factories import ArtistFactory, StaffFactory, UserFactory, token_for
@@ -14,6 +15,9 @@ from livestream_site.testing.settings import TEST_SETTINGS
 def shared_test_settings():
     """The settings of livestream_site/testing/settings.py, for every test."""
     with override_settings(**TEST_SETTINGS):
+        # The URL conf includes the configured media backend's own routes when it is first loaded: load
+        # it now, with the default backend, not inside the first test that swaps STREAMING_BACKEND.
+        get_resolver().url_patterns  # noqa: B018
         yield
 
 

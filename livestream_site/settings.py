@@ -145,6 +145,10 @@ CELERY_BEAT_SCHEDULE: dict = {
     "payments-release-lapsed-seat-holds": {"task": "payments.tasks.payment_holds_release_task", "schedule": 60.0},
     # The media plane's safety net for a lost on_publish_done (streams.media.services.ingest_reconcile).
     "streams-ingest-reconcile": {"task": "streams.media.tasks.ingest_reconcile", "schedule": 60.0},
+    # Streams a managed media system has no resource for yet (streams.media.services.media_reconcile).
+    "streams-media-reconcile": {"task": "streams.media.tasks.media_reconcile", "schedule": 300.0},
+    # A media system without callbacks (Wowza) is asked about live streams and open publishing windows.
+    "streams-media-poll": {"task": "streams.media.tasks.media_poll", "schedule": 10.0},
     # The per-minute audience rollups of live streams, re-rolling the late window (analytics.rollups).
     "analytics-rollup-recent": {"task": "analytics.rollup_tasks.analytics_rollup_recent", "schedule": 60.0},
     # The batch writer of the analytics buffer, and the expiry of silent viewer sessions (a run not
@@ -441,6 +445,36 @@ MEDIA_KEEP_RECORDING_SOURCES = env.bool("MEDIA_KEEP_RECORDING_SOURCES", default=
 # running finalization never loses it, and below CELERY_VISIBILITY_TIMEOUT_SECONDS, so the task of a
 # worker that died is redelivered after the lock lapsed.
 RECORDING_FINALIZE_LOCK_SECONDS = env.int("RECORDING_FINALIZE_LOCK_SECONDS", default=2100)
+# --- AWS IVS (STREAMING_BACKEND=ivs; streams/media/backends/ivs) -----------------------------------
+# The usual AWS variables configure the client (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, a profile or a
+# role); AWS_ENDPOINT_URL points it at a stand-in. AWS_IVS_CHANNEL_ARN: one existing channel for every
+# stream instead of a channel per stream.
+AWS_REGION = env("AWS_REGION", default=env("AWS_DEFAULT_REGION", default=""))
+AWS_ENDPOINT_URL = env("AWS_ENDPOINT_URL", default="")
+AWS_IVS_CHANNEL_ARN = env("AWS_IVS_CHANNEL_ARN", default="")
+# Private (authorized) channels for pay-per-view: the playback key pair imported into IVS and its
+# private key (PEM text, or the path of a PEM file).
+IVS_PLAYBACK_KEY_PAIR_ARN = env("IVS_PLAYBACK_KEY_PAIR_ARN", default="")
+IVS_PLAYBACK_PRIVATE_KEY = env("IVS_PLAYBACK_PRIVATE_KEY", default="")
+# Record streams with recording enabled by this recording configuration, into this S3 bucket.
+IVS_RECORDING_CONFIGURATION_ARN = env("IVS_RECORDING_CONFIGURATION_ARN", default="")
+IVS_RECORDING_BUCKET = env("IVS_RECORDING_BUCKET", default="")
+# The secret EventBridge's API destination sends (Authorization: Bearer ...) with IVS's events.
+IVS_EVENTS_SECRET = env("IVS_EVENTS_SECRET", default="")
+# Tries of each IVS call (botocore's standard mode: backoff on throttling, 5xx and timeouts).
+IVS_MAX_ATTEMPTS = env.int("IVS_MAX_ATTEMPTS", default=4)
+# --- Wowza Video (STREAMING_BACKEND=wowza; streams/media/backends/wowza) ----------------------------
+# WOWZA_API_KEY: a Wowza Video access token (JWT, sent as a bearer token); WOWZA_API_URL: the REST API's
+# base (a Wowza Streaming Engine REST endpoint is refused at start: not supported yet).
+WOWZA_API_KEY = env("WOWZA_API_KEY", default="")
+WOWZA_API_URL = env("WOWZA_API_URL", default="https://api.video.wowza.com/api/v2.0")
+WOWZA_BROADCAST_LOCATION = env("WOWZA_BROADCAST_LOCATION", default="us_west_oregon")
+# The token authentication secret of pay-per-view live streams (hexadecimal, at most 32 characters).
+WOWZA_TOKEN_AUTH_SECRET = env("WOWZA_TOKEN_AUTH_SECRET", default="")
+WOWZA_TIMEOUT_SECONDS = env.float("WOWZA_TIMEOUT_SECONDS", default=10)
+WOWZA_MAX_ATTEMPTS = env.int("WOWZA_MAX_ATTEMPTS", default=3)
+# One provisioning of a stream's resource on a managed media system at a time (above its task's limit).
+MEDIA_PROVISION_LOCK_SECONDS = env.int("MEDIA_PROVISION_LOCK_SECONDS", default=120)
 
 # --- Analytics: the watch page's beacons and viewers on other players (analytics/hls_log.py) ----
 # How often the watch page's player reports (reportQuality), in seconds.

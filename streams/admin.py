@@ -63,6 +63,8 @@ class LiveStreamAdmin(ServiceModelAdmin):
         "ended_at",
         "peak_viewers",
         "stream_key",
+        "media_backend",
+        "media_error",
         "created_at",
         "updated_at",
     )

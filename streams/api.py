@@ -10,6 +10,7 @@ from livestream_site.schema import error_responses
 
 from . import services
 from .filters import LiveStreamFilter
+from .media import selectors as media_selectors
 from .media import services as media_services
 from .models import LiveStream, stream_settings_errors
 from .selectors import stream_can_manage, stream_get, stream_list_visible, stream_manage_access
@@ -127,6 +128,9 @@ class LiveStreamOutput(serializers.ModelSerializer):
         # The stream key is a publishing credential: only the stream's artist and staff see it.
         if not stream_can_manage(user=getattr(request, "user", None), stream=instance):
             data.pop("stream_key", None)
+        else:
+            # On a managed media system the encoder uses the provider's key (None until provisioned).
+            data["stream_key"] = media_selectors.stream_ingest_key(stream=instance)
         return data
 
 
@@ -213,5 +217,5 @@ class LiveStreamViewSet(
     @extend_schema(request=None, responses=StreamKeyOutput)
     @action(detail=True, methods=["post"], url_path="stream-key/rotate")
     def rotate_stream_key(self, request, pk=None):
-        stream = services.stream_key_rotate(stream_id=self._managed().id)
-        return Response({"streamKey": stream.stream_key})
+        ingest = media_services.stream_key_rotate(stream_id=self._managed().id)
+        return Response({"streamKey": ingest["streamKey"]})

@@ -94,6 +94,12 @@ class LiveStream(models.Model):
     stream_settings = models.JSONField(default=dict, blank=True)
     stream_key = models.CharField(max_length=64, unique=True, default=stream_key_generate, editable=False)
     peak_viewers = models.PositiveIntegerField(default=0)
+    # The stream's resource on a managed media system (an IVS channel, a Wowza live stream ...): the
+    # backend that provisioned it (empty: none yet), the backend's own data about it (its id, ingest
+    # endpoint, stream key ...) and the last provider error while provisioning (retried by a task).
+    media_backend = models.CharField(max_length=16, blank=True, default="", editable=False)
+    media_resource = models.JSONField(default=dict, blank=True, editable=False)
+    media_error = models.CharField(max_length=500, blank=True, default="", editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -220,3 +226,19 @@ class FollowerNotification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} of {self.stream_id} to {self.user_id}"
+
+
+class MediaProviderEvent(models.Model):
+    """An event a managed media system delivered (an IVS EventBridge event ...), kept by its id so that a
+    redelivered event is applied once."""
+
+    backend = models.CharField(max_length=16)
+    event_id = models.CharField(max_length=128)
+    event_type = models.CharField(max_length=64, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["backend", "event_id"], name="media_provider_event_once")]
+
+    def __str__(self) -> str:
+        return f"{self.backend} event {self.event_id}"

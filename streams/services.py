@@ -14,7 +14,14 @@ from livestream_site.events import stream_access_revoke_on_commit, stream_event_
 
 from .models import DEFAULT_STREAM_SETTINGS, LiveStream, stream_key_generate
 from .selectors import stream_get, stream_public_data
-from .signals import stream_cancelled, stream_delete_requested, stream_ended, stream_scheduled, stream_went_live
+from .signals import (
+    stream_cancelled,
+    stream_delete_requested,
+    stream_ended,
+    stream_saved,
+    stream_scheduled,
+    stream_went_live,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +117,7 @@ def stream_create(
     )
     stream.full_clean()
     stream.save()
+    stream_saved.send(sender=LiveStream, stream=stream, created=True)
     logger.info("stream %s created by artist %s", stream.id, artist.id)
     _signal_send_on_commit(stream_scheduled, stream_id=stream.id)
     return stream
@@ -136,6 +144,8 @@ def stream_update(*, stream: LiveStream, data: dict) -> LiveStream:
         setattr(stream, key, value)
     stream.full_clean()
     stream.save()
+    if changed:
+        stream_saved.send(sender=LiveStream, stream=stream, created=False)
     logger.debug("stream %s updated: %s", stream.id, ", ".join(sorted(changed)) or "nothing")
     if changed:
         _stream_updated_event(stream)

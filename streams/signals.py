@@ -20,3 +20,8 @@ stream_scheduled = Signal()
 
 # A stream went live (from scheduled to live); sent once committed, with `stream_id`. Sent robustly.
 stream_went_live = Signal()
+
+# A stream was created or changed; sent inside stream_create's and stream_update's transaction with the
+# saved `stream` and `created`. The media plane listens (a managed media system provisions the stream's
+# resource after commit); a receiver refuses the stream by raising an ApplicationError.
+stream_saved = Signal()

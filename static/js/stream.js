@@ -63,7 +63,8 @@
     showVideoMessage("");
     await sessionReady;
     beacons.ensureSession();
-    attach(result.data.url);
+    // Token-authenticated CDNs (Wowza on Fastly) protect segments with a cookie set on the playlist.
+    attach(result.data.url, Boolean(result.data.withCredentials));
     refreshLater(result.data.expiresAt);
   }
 
@@ -118,7 +119,7 @@
     showVideoMessage((error && error.message) || "You can no longer watch this stream.");
   }
 
-  function attach(url) {
+  function attach(url, withCredentials) {
     if (hls) {
       hls.destroy();
       beacons.detachHls();
@@ -132,6 +133,7 @@
         xhrSetup(xhr, url) {
           const fresh = freshUrl(url);
           if (fresh !== url) xhr.open("GET", fresh, true);
+          if (withCredentials) xhr.withCredentials = true;
         },
       });
       beacons.attachHls(hls);

@@ -10,13 +10,13 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, serializers
+from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from analytics.monitoring import stream_alerts_get
 from analytics.quality import stream_viewer_quality_summary
-from livestream_site.errors import Conflict
+from livestream_site.errors import ApplicationError, Conflict, Forbidden, NotFound
 from livestream_site.schema import error_responses
 from payments.selectors import stream_viewer_access, stream_watch_access
 from streams import services as stream_services
@@ -24,19 +24,27 @@ from streams.api import LiveStreamOutput
 from streams.models import LiveStream, LiveStreamRecording
 from streams.selectors import stream_get, stream_manage_access
 
-from .backends import get_backend
+from . import services as media_services
+from .backends import MediaEventsRefused, MediaProviderError, get_backend
 from .selectors import stream_recordings
 
 
 class IngestOutput(serializers.Serializer):
     url = serializers.CharField()
     stream_key = serializers.CharField()
+    # The RTMP credentials of a media system that asks for them (Wowza): OBS's "Use authentication".
+    username = serializers.CharField(required=False)
+    password = serializers.CharField(required=False)
 
 
 class PlaybackOutput(serializers.Serializer):
+    """HLS ({type: "hls", url}) or, for a media system with its own player, that player's bundle."""
+
     type = serializers.CharField()
-    url = serializers.URLField()
+    url = serializers.URLField(required=False)
     expires_at = serializers.DateTimeField()
+    # The player must send cookies with its requests (a CDN's token authentication sets one: Wowza).
+    with_credentials = serializers.BooleanField(required=False)
 
 
 class AdaptQualityInput(serializers.Serializer):
@@ -83,7 +91,12 @@ class RecordingOutput(serializers.ModelSerializer):
     def _signed(self, field) -> str | None:
         if not self.context.get("with_urls") or not field:
             return None
-        return get_backend().recording_url(name=field.name, expires_at=self.context["expires_at"])
+        try:
+            url = get_backend().recording_url(name=field.name, expires_at=self.context["expires_at"])
+        except (MediaProviderError, FileNotFoundError):
+            return None  # the provider cannot sign it now; the list still answers
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request is not None else url
 
     def get_url(self, recording) -> str | None:
         return self._signed(recording.file) if recording.status == LiveStreamRecording.Status.READY else None
@@ -109,7 +122,9 @@ class StreamIngestView(APIView):
     def get(self, request, pk, format=None):
         """Where the artist's encoder (OBS) publishes: the server URL and the stream key."""
         stream = stream_manage_access(user=request.user, stream_id=pk)
-        return Response(get_backend().ingest_info(stream=stream))
+        backend = get_backend()
+        media_services.media_ready_check(stream=stream, backend=backend)
+        return Response(backend.ingest_info(stream=stream))
 
 
 class StreamPlaybackView(APIView):
@@ -120,12 +135,14 @@ class StreamPlaybackView(APIView):
         stream = stream_watch_access(user=request.user, stream_id=pk)
         if stream.status == LiveStream.Status.ENDED:
             raise Conflict("The stream has ended: watch its recordings.", code="stream_ended")
+        backend = get_backend()
+        media_services.media_ready_check(stream=stream, backend=backend)
         expires_at = _playback_expires_at()
         viewer_id = request.user.id if request.user.is_authenticated else None
-        url = request.build_absolute_uri(
-            get_backend().playback_url(stream=stream, expires_at=expires_at, viewer_id=viewer_id)
-        )
-        return Response({"type": "hls", "url": url, "expires_at": expires_at})
+        data = backend.playback(stream=stream, expires_at=expires_at, viewer_id=viewer_id)
+        if data.get("type") == "hls":
+            data["url"] = request.build_absolute_uri(data["url"])
+        return Response({**data, "expires_at": expires_at})
 
 
 class StreamAdaptQualityView(APIView):
@@ -170,5 +187,26 @@ class StreamRecordingsView(APIView):
         stream = stream_get(stream_id=pk)
         access = stream_viewer_access(user=request.user, stream=stream)
         recordings = list(stream_recordings(stream=stream))
-        context = {"with_urls": access.has_access, "expires_at": _recording_expires_at()}
+        context = {"with_urls": access.has_access, "expires_at": _recording_expires_at(), "request": request}
         return Response(RecordingOutput(recordings, many=True, context=context).data)
+
+
+class ProviderEventsView(APIView):
+    # A managed media system's events (IVS: EventBridge "IVS Stream State Change" and "IVS Recording
+    # State Change" through an API destination): no user, no CSRF; the backend checks the sender.
+    authentication_classes: list = []
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(request=None, responses={204: None, **error_responses(403, 404)})
+    def post(self, request, format=None):
+        backend = get_backend()
+        try:
+            events = backend.provider_events_read(body=request.body, headers=request.headers)
+        except NotImplementedError:
+            raise NotFound(f"The {backend.name} media backend sends no events.") from None
+        except MediaEventsRefused as exc:
+            raise Forbidden(str(exc), code="forbidden") from None
+        except ValueError as exc:
+            raise ApplicationError(str(exc), code="validation_error", fields={"body": [str(exc)]}) from None
+        media_services.provider_events_apply(events=events)
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -55,3 +55,14 @@ def stream_renditions_allowed(*, stream: LiveStream) -> list[Rendition]:
     """The renditions a viewer may get now: those being produced, up to maxQuality and the quality cap."""
     limit = quality_max_height(stream.max_quality, stream.quality_cap)
     return [r for r in get_backend().renditions(stream=stream) if r.height <= limit]
+
+
+def stream_ingest_key(*, stream: LiveStream) -> str | None:
+    """The key the artist's encoder publishes with: the platform's own, or on a managed media system the
+    provider's (None until the stream's resource exists there)."""
+    backend = get_backend()
+    if not backend.provisions:
+        return stream.stream_key
+    if stream.media_backend != backend.name:
+        return None
+    return backend.ingest_info(stream=stream)["streamKey"]

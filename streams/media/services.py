@@ -15,14 +15,15 @@ from uuid import UUID
 from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from livestream_site.celery import run_later
-from livestream_site.errors import Forbidden
+from livestream_site.errors import ApplicationError, Conflict, Forbidden
 from streams import services as stream_services
-from streams.models import LiveStream, LiveStreamRecording, StreamIngest
+from streams.models import LiveStream, LiveStreamRecording, MediaProviderEvent, StreamIngest
 
-from .backends import get_backend
+from .backends import MediaEvent, MediaProviderError, get_backend
 
 logger = logging.getLogger(__name__)
 
@@ -130,7 +131,8 @@ def ingest_reconnect_window_expire(*, stream_id: UUID | str, generation: int) ->
         if recording_id:
             ingest.recording = None
             ingest.save(update_fields=["recording", "updated_at"])
-    if recording_id:
+    # A media system that records itself says when its replay is ready (recording_provider_ready).
+    if recording_id and not get_backend().records_itself:
         recording_finalize_enqueue(recording_id=recording_id)
 
 
@@ -284,3 +286,248 @@ def recording_fail(*, recording_id: UUID | str, error: str) -> None:
         status=R.FAILED, error=error[:2000], updated_at=timezone.now()
     )
     logger.error("recording %s failed: %s", recording_id, error)
+
+
+# --- Managed media systems: the stream's resource, key rotation and the provider's events ----------
+class MediaProvisionBusy(Exception):
+    """Another provisioning of the stream is running: try again later."""
+
+
+def media_provider_error(exc: MediaProviderError) -> ApplicationError:
+    """What the API answers when a provider call it cannot wait for fails: 502 media_provider_error."""
+    return ApplicationError(f"The media provider failed: {exc}", code="media_provider_error", status_code=502)
+
+
+def stream_media_saved(*, stream: LiveStream, created: bool) -> None:
+    """A stream was created or changed (inside its transaction): refuse what the media system cannot carry
+    (400 naming the field), and provision its resource once committed."""
+    backend = get_backend()
+    errors = backend.stream_errors(stream=stream)
+    if errors:
+        raise ApplicationError(
+            " ".join(m for msgs in errors.values() for m in msgs), code="validation_error", fields=errors
+        )
+    if backend.provisions:
+        stream_media_provision_enqueue(stream_id=stream.id)
+
+
+def stream_media_provision_enqueue(*, stream_id: UUID | str) -> None:
+    from .tasks import stream_media_provision as task
+
+    transaction.on_commit(lambda: task.delay(str(stream_id)))
+
+
+def stream_media_provision(*, stream_id: UUID | str) -> LiveStream | None:
+    """Create the stream's resource on the media system, or bring it in line with the stream. Idempotent
+    (the backend finds what an interrupted attempt created); raises MediaProviderError for the task to
+    retry, after noting the error on the stream. Outside any transaction: no lock is held over the call."""
+    backend = get_backend()
+    if not backend.provisions:
+        return None
+    lock = f"streams:media-provision:{stream_id}"
+    if not cache.add(lock, "1", timeout=settings.MEDIA_PROVISION_LOCK_SECONDS):
+        raise MediaProvisionBusy(stream_id)
+    try:
+        stream = LiveStream.objects.filter(pk=stream_id).first()
+        if stream is None:
+            return None
+        resource = stream.media_resource if stream.media_backend == backend.name else {}
+        try:
+            resource = backend.stream_provision(stream=stream, resource=resource)
+        except MediaProviderError as exc:
+            LiveStream.objects.filter(pk=stream_id).update(media_error=str(exc)[:500])
+            logger.warning("stream %s: provisioning on %s failed: %s", stream_id, backend.name, exc)
+            raise
+        with transaction.atomic():
+            stream = LiveStream.objects.select_for_update().filter(pk=stream_id).first()
+            if stream is None:  # deleted while the provider worked: delete what it made
+                stream_media_deprovision_enqueue(backend_name=backend.name, resource=resource)
+                return None
+            stream.media_backend, stream.media_resource, stream.media_error = backend.name, resource, ""
+            stream.save(update_fields=["media_backend", "media_resource", "media_error", "updated_at"])
+        logger.info("stream %s: provisioned on %s", stream_id, backend.name)
+        return stream
+    finally:
+        cache.delete(lock)
+
+
+def stream_media_deleted(*, stream: LiveStream) -> None:
+    """A stream is being deleted (inside its transaction): delete its resource once that commits."""
+    if stream.media_backend:
+        stream_media_deprovision_enqueue(backend_name=stream.media_backend, resource=stream.media_resource)
+
+
+def stream_media_deprovision_enqueue(*, backend_name: str, resource: dict) -> None:
+    from .tasks import stream_media_deprovision as task
+
+    transaction.on_commit(lambda: task.delay(backend_name, resource))
+
+
+def stream_media_deprovision(*, backend_name: str, resource: dict) -> None:
+    get_backend(backend_name).stream_deprovision(resource=resource)
+    logger.info("media resource %s deleted on %s", resource.get("id"), backend_name)
+
+
+def media_reconcile() -> int:
+    """Provision the scheduled and live streams the media system has no resource for yet (a provider
+    outage outlasted the task's retries, or the operator switched systems). Returns how many were
+    enqueued. Scheduled every few minutes (CELERY_BEAT_SCHEDULE)."""
+    backend = get_backend()
+    if not backend.provisions:
+        return 0
+    missing = (
+        LiveStream.objects.filter(status__in=[S.SCHEDULED, S.LIVE])
+        .exclude(media_backend=backend.name)
+        .values_list("id", flat=True)
+    )
+    count = 0
+    for stream_id in missing:
+        stream_media_provision_enqueue(stream_id=stream_id)
+        count += 1
+    return count
+
+
+def media_poll() -> int:
+    """Ask a media system that sends no callbacks (Wowza) about each stream that is live or whose publishing
+    window is open, and apply what it reports. Returns how many streams were asked. Every few seconds
+    (CELERY_BEAT_SCHEDULE)."""
+    backend = get_backend()
+    if not backend.polls:
+        return 0
+    opens_before = timezone.now() + timedelta(seconds=settings.STREAM_PUBLISH_OPENS_SECONDS)
+    recent = timezone.now() - timedelta(days=1)  # recordings finish after the end
+    streams = (
+        LiveStream.objects.filter(media_backend=backend.name)
+        .filter(
+            Q(status=S.LIVE)
+            | Q(status=S.SCHEDULED, scheduled_start_time__lte=opens_before)
+            | Q(status=S.ENDED, ended_at__gte=recent, recordings__status=R.RECORDING)  # a replay to come
+        )
+        .distinct()
+        .select_related("ingest")
+    )
+    asked = 0
+    for stream in streams:
+        try:
+            events = backend.stream_poll(stream=stream)
+        except MediaProviderError as exc:
+            logger.warning("stream %s: polling %s failed: %s", stream.id, backend.name, exc)
+            continue
+        # A poll reports the state it sees each time: only a change is an event (and is kept as one).
+        ingest = getattr(stream, "ingest", None)
+        publishing = ingest is not None and ingest.is_publishing
+        changes = [
+            event
+            for event in events
+            if not (event.kind == "publish_started" and publishing and ingest.client_id == event.session[:32])
+            and not (event.kind == "publish_ended" and not publishing)
+        ]
+        provider_events_apply(events=changes)
+        asked += 1
+    return asked
+
+
+def stream_key_rotate(*, stream_id: UUID | str) -> dict:
+    """Rotate the encoder's key, on the media system too; returns the new ingest settings. A provider
+    that fails answers 502; rotating again completes it (IVS: the old key may already be deleted)."""
+    backend = get_backend()
+    if backend.provisions:  # nothing is rotated before the media system has the stream
+        media_ready_check(stream=LiveStream.objects.get(pk=stream_id), backend=backend)
+    stream = stream_services.stream_key_rotate(stream_id=stream_id)
+    if backend.provisions:
+        try:
+            resource = backend.stream_key_rotate(stream=stream, resource=stream.media_resource)
+        except MediaProviderError as exc:
+            raise media_provider_error(exc) from exc
+        with transaction.atomic():
+            stream = LiveStream.objects.select_for_update().get(pk=stream.id)
+            stream.media_resource = resource
+            stream.save(update_fields=["media_resource", "updated_at"])
+    return backend.ingest_info(stream=stream)
+
+
+def media_ready_check(*, stream: LiveStream, backend=None) -> None:
+    """Refuse (409 media_not_ready) what needs the stream's resource before the media system made it."""
+    backend = backend or get_backend()
+    if backend.provisions and stream.media_backend != backend.name:
+        raise Conflict(
+            "The media system is still preparing this stream: try again in a moment.", code="media_not_ready"
+        )
+
+
+def provider_events_apply(*, events: list[MediaEvent]) -> int:
+    """Apply what the media system reported, each event once (a redelivery is skipped). Returns how many
+    were new."""
+    backend = get_backend()
+    applied = 0
+    for event in events:
+        with transaction.atomic():
+            _, created = MediaProviderEvent.objects.get_or_create(
+                backend=backend.name, event_id=event.id[:128], defaults={"event_type": event.kind[:64]}
+            )
+            if not created:
+                logger.info("%s event %s: already applied", backend.name, event.id)
+                continue
+            _provider_event_apply(backend=backend, event=event)
+            applied += 1
+    return applied
+
+
+def _provider_event_apply(*, backend, event: MediaEvent) -> None:
+    holders = LiveStream.objects.filter(media_backend=backend.name, media_resource__id=event.resource_id)
+    # One resource per stream, or one shared by all (AWS_IVS_CHANNEL_ARN): the live one, else the next one.
+    stream = (
+        holders.filter(status=S.LIVE).first()
+        or holders.filter(status=S.SCHEDULED).order_by("scheduled_start_time").first()
+        or holders.order_by("-ended_at").first()
+    )
+    if stream is None:
+        logger.warning("%s event %s: no stream has resource %s", backend.name, event.id, event.resource_id)
+        return
+    session = event.session[:32]
+    if event.kind == "publish_started":
+        ingest = StreamIngest.objects.select_for_update().filter(stream=stream, is_publishing=True).first()
+        if ingest and ingest.client_id == session:
+            return  # this session is the running publish already
+        if ingest:
+            # A managed system runs one session per resource: a new one means the old one ended, whatever
+            # the order its events arrive in (the new generation keeps the old window from ending it).
+            ingest.is_publishing = False
+            ingest.publish_ended_at = timezone.now()
+            ingest.save(update_fields=["is_publishing", "publish_ended_at", "updated_at"])
+        try:
+            ingest_publish(stream_key=stream.stream_key, client_id=session)
+        except Forbidden as exc:
+            if exc.code != "stream_closed":
+                logger.warning("stream %s: publish on %s refused (%s)", stream.id, backend.name, exc.code)
+                return
+            # The media system let an encoder into a stream that has ended: stop it.
+            logger.warning("stream %s: publish refused (%s), stopping the encoder", stream.id, exc.code)
+            transaction.on_commit(lambda: get_backend().publisher_drop(stream=stream))
+    elif event.kind == "publish_ended":
+        ingest_publish_done(client_id=session, stream_key=stream.stream_key)
+    elif event.kind == "recording_ready":
+        recording_provider_ready(stream=stream, **(event.recording or {}))
+    elif event.kind == "recording_failed":
+        recording = stream.recordings.filter(status=R.RECORDING).order_by("created_at").first()
+        if recording:
+            recording_fail(recording_id=recording.id, error="The media system could not record the stream.")
+
+
+def recording_provider_ready(*, stream: LiveStream, name: str, thumbnail: str = "", durationSeconds=None) -> None:  # noqa: N803
+    """The media system stored a replay of the stream (it records itself): the oldest recording still being
+    written becomes it, or a new one when none is (a stream without a publish the platform heard of)."""
+    if not stream.is_recording_enabled:
+        return
+    StreamIngest.objects.select_for_update().filter(stream=stream).first()
+    recording = stream.recordings.filter(status=R.RECORDING).order_by("created_at").first()
+    if recording is None:
+        recording = LiveStreamRecording(stream=stream)
+    recording.file.name = name
+    recording.thumbnail.name = thumbnail
+    recording.duration_seconds = durationSeconds
+    recording.status = R.READY
+    recording.error = ""
+    recording.save()
+    StreamIngest.objects.filter(stream=stream, recording=recording).update(recording=None)
+    logger.info("stream %s: recording %s ready on the media system", stream.id, recording.id)

@@ -5,6 +5,7 @@ import logging
 from celery import shared_task
 
 from . import services as media_services
+from .backends import MediaProviderError
 
 logger = logging.getLogger(__name__)
 
@@ -44,3 +45,45 @@ def recording_finalize(self, recording_id: str) -> None:
             return
         logger.warning("recording %s: attempt failed (%s), retrying", recording_id, exc)
         raise self.retry(exc=exc, countdown=30 * 2**self.request.retries)
+
+
+# Provider calls retried with exponential backoff (30 s, 60 s, ... capped) before media_reconcile takes over.
+PROVISION_MAX_RETRIES = 6
+
+
+def _backoff(retries: int) -> int:
+    return min(30 * 2**retries, 900)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+def stream_media_provision(self, stream_id: str) -> None:
+    try:
+        media_services.stream_media_provision(stream_id=stream_id)
+    except (media_services.MediaProvisionBusy, MediaProviderError) as exc:
+        retryable = isinstance(exc, media_services.MediaProvisionBusy) or exc.retryable
+        if self.request.is_eager or not retryable or self.request.retries >= PROVISION_MAX_RETRIES:
+            # The error is on the stream (media_error); media_reconcile tries again later.
+            logger.warning("stream %s: provisioning left to the reconcile: %s", stream_id, exc)
+            return
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from None
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+def stream_media_deprovision(self, backend_name: str, resource: dict) -> None:
+    try:
+        media_services.stream_media_deprovision(backend_name=backend_name, resource=resource)
+    except MediaProviderError as exc:
+        if self.request.is_eager or not exc.retryable or self.request.retries >= PROVISION_MAX_RETRIES:
+            logger.error("media resource %s on %s left behind: %s", resource.get("id"), backend_name, exc)
+            return
+        raise self.retry(exc=exc, countdown=_backoff(self.request.retries)) from None
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=50, time_limit=60)
+def media_reconcile() -> None:
+    media_services.media_reconcile()
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=25, time_limit=30)
+def media_poll() -> None:
+    media_services.media_poll()

@@ -97,6 +97,8 @@ EXPECTED = {
     "quality-reports": (f"/api/livestreams/{S}/quality-reports/", {"post": _row(402, 402, 202, 402, 202, 402, 202)}),
     "payments-confirm": ("/api/payments/confirm/", {"post": _row(401, 404, 404, 404, 404, 404, 404)}),
     "payments-webhook": ("/api/payments/webhook/", {"post": _all(400)}),
+    # A managed media system's events: its signature decides, never a role; rtmp (configured here) has none.
+    "media-provider-events": ("/api/media/provider-events/", {"post": _all(404)}),
     "chat-history": (f"/api/livestreams/{S}/chat/", {"get": WATCH}),
     "chat-bans": (
         f"/api/livestreams/{S}/chat/bans/",
@@ -136,6 +138,7 @@ OPEN_TO_ANONYMOUS = {
     "auth-register",
     "auth-token",
     "payments-webhook",
+    "media-provider-events",
     "livestream-access",
     "chat-history",
     "quality-reports",

@@ -16,7 +16,11 @@ from uuid import UUID
 from django.conf import settings
 from django.utils.module_loading import import_string
 
-BACKENDS = {"rtmp": "streams.media.backends.rtmp.RtmpBackend"}
+BACKENDS = {
+    "rtmp": "streams.media.backends.rtmp.RtmpBackend",
+    "ivs": "streams.media.backends.ivs.IvsBackend",
+    "wowza": "streams.media.backends.wowza.WowzaBackend",
+}
 
 # The height each maxQuality allows.
 QUALITY_MAX_HEIGHT = {"low": 360, "medium": 720, "high": 1080}
@@ -50,6 +54,34 @@ class HlsRequest:
         return not self.file.endswith(".m3u8")
 
 
+class MediaProviderError(Exception):
+    """A managed media system failed or refused a call. `retryable`: trying again later may help (a
+    timeout, 429, a 5xx); the API answers 502 media_provider_error when it cannot wait."""
+
+    def __init__(self, message: str, *, retryable: bool = False):
+        super().__init__(message)
+        self.retryable = retryable
+
+
+class MediaEventsRefused(Exception):
+    """A request to the provider-events endpoint that is not the provider's (bad or missing signature)."""
+
+
+@dataclass(frozen=True)
+class MediaEvent:
+    """What a managed media system reports about a stream's resource, in the platform's words.
+
+    kind: "publish_started" | "publish_ended" | "recording_ready" | "recording_failed";
+    recording (for recording_ready): {"name": the stored replay that recording_url signs,
+    "thumbnail": a stored image name or "", "durationSeconds": float | None}."""
+
+    id: str
+    kind: str
+    resource_id: str
+    session: str = ""
+    recording: dict | None = None
+
+
 @dataclass(frozen=True)
 class MediaServer:
     """A media server the platform runs itself (`manage.py run_media`): its config file, the command
@@ -64,10 +96,53 @@ class StreamingBackend(ABC):
     """One media system. Methods take the stream (or its id) and return plain data; none writes to the database."""
 
     name: str
+    # A managed media system keeps a resource per stream (provisioned after the stream is saved, stored
+    # on it as media_backend + media_resource); a self-hosted one needs none.
+    provisions: bool = False
+    # The media system records and stores the replay itself and says so by an event (recording_ready);
+    # the platform then has nothing to remux.
+    records_itself: bool = False
+    # The media system sends no callbacks the platform can trust: media_poll asks it (stream_poll).
+    polls: bool = False
     # The backend's own routes outside the REST API (callbacks of its media server, playlists the
     # platform serves for it): a dotted URLconf module that streams/media/urls.py includes, or None.
     # A dotted name rather than the module, so that no domain module imports views.
     urlconf: str | None = None
+
+    # --- Configuration and provisioning ----------------------------------------------------------
+    @classmethod
+    def configuration_errors(cls) -> list[str]:
+        """What is missing or wrong in the settings, each message naming its variable; checked at start."""
+        return []
+
+    def stream_errors(self, *, stream) -> dict[str, list[str]]:
+        """Why this media system cannot carry the stream as saved ({field: [messages]}; empty: it can)."""
+        return {}
+
+    def stream_provision(self, *, stream, resource: dict) -> dict:
+        """Create the stream's resource, or bring it in line with the stream; `resource` is what an earlier
+        call returned ({} the first time). Idempotent: a repeated call (a retry after a timeout) finds what
+        the first one created. Returns the data to store; raises MediaProviderError."""
+        return resource
+
+    def stream_deprovision(self, *, resource: dict) -> None:
+        """Delete a resource stream_provision returned (the stream was deleted); one already gone is fine."""
+        return None
+
+    def stream_key_rotate(self, *, stream, resource: dict) -> dict:
+        """Replace the encoder's key on the media system (the platform's own key was just rotated);
+        returns the resource to store. Raises MediaProviderError."""
+        return resource
+
+    def provider_events_read(self, *, body: bytes, headers) -> list[MediaEvent]:
+        """The events in a request to the platform's provider-events endpoint, after checking it comes
+        from the media system (raise MediaEventsRefused otherwise). None: this system sends no events."""
+        raise NotImplementedError
+
+    def stream_poll(self, *, stream) -> list[MediaEvent]:
+        """For a system that polls: prepare the provisioned stream for what comes next (start it when
+        publishing opens) and report what changed, as events. Raises MediaProviderError."""
+        return []
 
     # --- Ingest ---------------------------------------------------------------------------------
     @abstractmethod
@@ -106,6 +181,10 @@ class StreamingBackend(ABC):
         """A viewer's playback URL (absolute, or a path on the platform), valid until expires_at, for the
         viewer `viewer_id` (None: anonymous) where the media system can bind it (see playback_allowed)."""
 
+    def playback(self, *, stream, expires_at: datetime, viewer_id: int | None = None) -> dict:
+        """What the player needs: {"type": "hls", "url"}, or another player's bundle (Agora's)."""
+        return {"type": "hls", "url": self.playback_url(stream=stream, expires_at=expires_at, viewer_id=viewer_id)}
+
     @abstractmethod
     def output_remove(self, *, stream_id: UUID | str) -> None:
         """Delete what the live output of a stream that has ended left behind (playlists, segments)."""
@@ -123,7 +202,13 @@ class StreamingBackend(ABC):
 
     @abstractmethod
     def recording_url(self, *, name: str, expires_at: datetime) -> str:
-        """A signed URL of a stored recording file, valid until expires_at."""
+        """A signed URL of a stored recording file, valid until expires_at (absolute, or a path on the
+        platform)."""
+
+    def recording_read(self, *, name: str) -> bytes:
+        """The content of a stored recording file (a playlist the platform serves signed: replays.py);
+        raises FileNotFoundError when there is none."""
+        raise FileNotFoundError(name)
 
     # --- Viewers on other players ----------------------------------------------------------------
     def hls_requests_read(self, *, cursor: dict | None) -> tuple[list[HlsRequest], dict | None]:
@@ -147,9 +232,25 @@ def _backend_class(name: str) -> type[StreamingBackend]:
         raise ValueError(f"Unknown STREAMING_BACKEND {name!r}") from exc
 
 
-def get_backend() -> StreamingBackend:
-    """The configured media system (settings.STREAMING_BACKEND)."""
-    return _backend_class(settings.STREAMING_BACKEND)()
+def get_backend(name: str | None = None) -> StreamingBackend:
+    """The configured media system (settings.STREAMING_BACKEND), or the one called `name` (the backend
+    that provisioned a stream's resource, to delete it after an operator switched systems)."""
+    configured = _backend_class(settings.STREAMING_BACKEND)
+    if name is None or name == configured.name:
+        return configured()
+    return _backend_class(name)()
+
+
+def backend_configuration_errors() -> list[str]:
+    """Why the configured media system cannot run (an unknown STREAMING_BACKEND, missing credentials),
+    each naming its variable; empty when it can. streams' AppConfig refuses to start otherwise."""
+    name = settings.STREAMING_BACKEND
+    try:
+        backend_class = _backend_class(name)
+    except ValueError:
+        known = ", ".join(sorted(BACKENDS))
+        return [f"STREAMING_BACKEND={name!r} is not a media backend: use one of {known} (or a dotted class path)."]
+    return backend_class.configuration_errors()
 
 
 def quality_max_height(*qualities: str) -> int:
