@@ -1,10 +1,8 @@
-"""Server-rendered pages: the stream catalogue, the viewer page and the artist dashboard."""
+"""Server-rendered pages: the stream catalogue and the viewer page (the artist's pages are in studio.py)."""
 
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -17,7 +15,7 @@ from .calendar import calendar_event
 from .media.backends import get_backend
 from .media.selectors import stream_recordings_ready
 from .models import LiveStream
-from .selectors import stream_can_manage, stream_catalogue, stream_get, stream_list_visible
+from .selectors import stream_can_manage, stream_catalogue, stream_get
 
 
 def stream_list_page(request):
@@ -97,13 +95,3 @@ def stream_page(request, stream_id):
     response = render(request, "streams/detail.html", context)
     viewer_cookie_ensure(request, response)  # one anonymous viewer id across reloads (analytics)
     return response
-
-
-@login_required
-def dashboard_page(request):
-    user = request.user
-    if not user.can_host:
-        raise PermissionDenied("The dashboard is for artists.")
-    streams = stream_list_visible(user=user).filter(artist=user).order_by("-scheduled_start_time")
-    context = {"streams": streams, "ingest_url": settings.RTMP_INGEST_URL}
-    return render(request, "streams/dashboard.html", context)
