@@ -22,6 +22,7 @@
     $("status").className = `badge ${status}`;
     $("go-live").hidden = status !== "scheduled";
     $("end-show").hidden = status !== "live";
+    $("room").classList.toggle("is-live", status === "live"); // live: the preview and chat come first
     if (changed) {
       if (status === "live") $("status-words").textContent = "You are live.";
       if (status === "ended") $("status-words").textContent = "The show has ended. Its analytics stay in the studio.";

@@ -261,6 +261,24 @@ def test_what_cannot_be_undone_is_confirmed_first(artist, viewer):
     spare = stream_factory(artist=artist, title="Spare date")
     with daphne_server() as server, chromium() as browser:
         studio = _sign_in(browser, server.url, artist.username, "/studio/")
+        # Editing sends what changed; a bad price is refused next to its field.
+        studio.locator(f'[data-stream-id="{spare.id}"]').get_by_role("link", name="Edit").click()
+        studio.fill("input[name=title]", "Spare date (acoustic)")
+        studio.check("input[name=isPayPerView]")
+        studio.get_by_test_id("save").click()
+        expect(studio.locator('[data-error-for="ticketPrice"]')).to_have_text(
+            "A pay-per-view stream needs a ticket price above zero."
+        )
+        studio.fill("input[name=ticketPrice]", "-3")
+        studio.get_by_test_id("save").click()
+        expect(studio.locator('[data-error-for="ticketPrice"]')).to_contain_text("greater than or equal to 0")
+        studio.uncheck("input[name=isPayPerView]")
+        studio.fill("input[name=ticketPrice]", "")
+        studio.get_by_test_id("save").click()
+        studio.wait_for_url(f"{server.url}/studio/{spare.id}/")
+        expect(studio.locator("h1")).to_have_text("Spare date (acoustic)")
+        studio.goto(f"{server.url}/studio/")
+
         row = studio.locator(f'[data-stream-id="{sold.id}"]')
         assert row.locator('[data-action="delete"]').count() == 0  # a show with a ticket is cancelled, not deleted
 
@@ -277,7 +295,7 @@ def test_what_cannot_be_undone_is_confirmed_first(artist, viewer):
         assert _in_thread(_stream_status, sold.id) == "cancelled"
 
         studio.locator(f'[data-stream-id="{spare.id}"] [data-action="delete"]').click()
-        expect(dialog).to_contain_text("Delete “Spare date”?")
+        expect(dialog).to_contain_text("Delete “Spare date (acoustic)”?")
         _confirm(studio)
         expect(studio.locator(f'[data-stream-id="{spare.id}"]')).to_have_count(0)
         assert _in_thread(_stream_status, spare.id) is None
