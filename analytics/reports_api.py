@@ -2,6 +2,10 @@
 artist's summary over their streams (`GET /api/analytics/summary`). Thin views: parameters validated here,
 figures from analytics.selectors."""
 
+import csv
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import permissions, serializers
 from rest_framework.response import Response
@@ -268,3 +272,48 @@ class ArtistAnalyticsSummaryView(APIView):
             raise Forbidden("Only artists have stream analytics.", code="not_an_artist")
         data = artist_analytics_summary(artist_id=artist_id, start=values.get("from"), end=values.get("to"))
         return Response(AnalyticsSummaryOutput(data).data)
+
+
+# The per-minute series as CSV: one row per rolled-up minute, the columns of `series` in the JSON answer.
+CSV_COLUMNS = (
+    "time",
+    "concurrent_viewers",
+    "peak_viewers",
+    "joins",
+    "watch_seconds",
+    "chat_messages",
+    "avg_bitrate_kbps",
+    "rebuffer_ratio",
+)
+
+
+class StreamAnalyticsCsvView(APIView):
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={(200, "text/csv"): OpenApiTypes.STR},
+        parameters=_RANGE_PARAMETERS,
+    )
+    def get(self, request, pk, format=None):
+        """A stream's per-minute series as CSV (its artist and staff): time (UTC, ISO 8601), concurrent viewers,
+        peak viewers, joins, watch seconds, chat messages, average bitrate (kbps) and rebuffer ratio."""
+        stream = stream_manage_access(user=request.user, stream_id=pk)
+        params = _RangeInput(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        values = params.validated_data
+        data = stream_analytics_cached(
+            stream=stream,
+            start=values.get("from"),
+            end=values.get("to"),
+            interval="minute",
+            cache_key_params=f"{values.get('from')}|{values.get('to')}|minute",
+        )
+        response = HttpResponse(content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="livestage-{stream.id}-analytics.csv"'
+        writer = csv.writer(response)
+        writer.writerow(CSV_COLUMNS)
+        for point in data["series"]:
+            row = {**point, "time": point["time"].isoformat()}
+            writer.writerow(["" if row[column] is None else row[column] for column in CSV_COLUMNS])
+        return response

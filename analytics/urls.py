@@ -18,6 +18,9 @@ beacon_urlpatterns = [
 # --- Analytics reports: a stream's audience, an artist's summary (analytics/reports_api.py) ---------
 reports_urlpatterns = [
     re_path(_STREAM + r"/analytics/?$", reports_api.StreamAnalyticsView.as_view(), name="livestream-analytics"),
+    re_path(
+        _STREAM + r"/analytics\.csv$", reports_api.StreamAnalyticsCsvView.as_view(), name="livestream-analytics-csv"
+    ),
     re_path(r"^analytics/summary/?$", reports_api.ArtistAnalyticsSummaryView.as_view(), name="analytics-summary"),
 ]
 

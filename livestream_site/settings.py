@@ -341,8 +341,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Front-end libraries come from npm at setup time (`npm ci`), never from the repository.
 STATICFILES_DIRS = [BASE_DIR / "static"]
-if (BASE_DIR / "node_modules" / "hls.js" / "dist").is_dir():
-    STATICFILES_DIRS.append(("vendor/hls.js", BASE_DIR / "node_modules" / "hls.js" / "dist"))
+for _package in ("hls.js", "chart.js"):  # served at static/vendor/<package>/
+    if (BASE_DIR / "node_modules" / _package / "dist").is_dir():
+        STATICFILES_DIRS.append((f"vendor/{_package}", BASE_DIR / "node_modules" / _package / "dist"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

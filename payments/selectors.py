@@ -252,6 +252,22 @@ def streams_revenue_totals(*, stream_ids) -> dict:
     }
 
 
+def streams_ticket_counts(*, stream_ids) -> dict:
+    """Per stream, in one query: `payments` (any payment row: such a stream can only be cancelled, never
+    deleted) and `refundable` (tickets whose money was taken and not all returned: what cancelling refunds).
+    {stream id: {"payments", "refundable"}}; streams without payments are left out."""
+    rows = (
+        LiveStreamPayment.objects.filter(stream_id__in=stream_ids)
+        .values("stream_id")
+        .annotate(
+            payments=Count("id"),
+            refundable=Count("id", filter=Q(paid_at__isnull=False) & ~Q(status=P.REFUNDED)),
+        )
+        .order_by()
+    )
+    return {row["stream_id"]: {"payments": row["payments"], "refundable": row["refundable"]} for row in rows}
+
+
 def user_tickets(*, user) -> list[LiveStreamPayment]:
     """A user's tickets, newest show first: every payment that was paid (refunded ones included, shown
     as such) or is waiting for the payment provider's word."""

@@ -1,10 +1,9 @@
-"""Server-rendered pages: the stream catalogue, the viewer page, the artist dashboard and the artist page."""
+"""Server-rendered pages: the stream catalogue, the viewer page and the artist page (the artist's own
+pages, the studio, are in studio.py)."""
 
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -133,16 +132,6 @@ def stream_page(request, stream_id):
     response = render(request, "streams/detail.html", context)
     viewer_cookie_ensure(request, response)  # one anonymous viewer id across reloads (analytics)
     return response
-
-
-@login_required
-def dashboard_page(request):
-    user = request.user
-    if not user.can_host:
-        raise PermissionDenied("The dashboard is for artists.")
-    streams = stream_list_visible(user=user).filter(artist=user).order_by("-scheduled_start_time")
-    context = {"streams": streams, "ingest_url": settings.RTMP_INGEST_URL}
-    return render(request, "streams/dashboard.html", context)
 
 
 def artist_page(request, ref: str):

@@ -57,7 +57,7 @@ def test_sign_up_as_an_artist(client, settings):
     response, name = _signup(client, role="artist")
     assert response.status_code == 302
     assert User.objects.get(username=name).can_host
-    assert client.get("/dashboard/").status_code == 200
+    assert client.get("/studio/").status_code == 200  # an artist reaches the studio
 
 
 def test_artist_sign_up_refused_when_closed(client, settings):

@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from livestream_site.errors import NotFound
@@ -66,3 +67,36 @@ def stream_ingest_key(*, stream: LiveStream) -> str | None:
     if stream.media_backend != backend.name:
         return None
     return backend.ingest_info(stream=stream)["streamKey"]
+
+
+def encoder_recommendation(*, stream: LiveStream) -> dict:
+    """What the artist's encoder (OBS) should send for this stream, from the platform's own settings: the
+    size and bitrates of the highest rung of HLS_LADDER that the stream's maxQuality allows (the source is
+    never upscaled, so a smaller one loses the top rungs), the stream's frame rate, a keyframe every HLS
+    segment (HLS_SEGMENT_SECONDS: each segment then starts on a keyframe) and the transcoder's x264 preset."""
+    rungs = []
+    for item in settings.HLS_LADDER.split(","):
+        parts = item.strip().split(":")
+        if len(parts) == 4 and all(part.isdigit() for part in parts[1:]):
+            rungs.append(
+                {"name": parts[0], "height": int(parts[1]), "video_kbps": int(parts[2]), "audio_kbps": int(parts[3])}
+            )
+    rungs.sort(key=lambda rung: rung["height"])
+    max_height = quality_max_height(stream.max_quality)
+    allowed = [rung for rung in rungs if rung["height"] <= max_height] or rungs[:1]
+    top = allowed[-1]  # HLS_LADDER is never empty: the transcoder needs at least one rung
+    width = round(top["height"] * 16 / 9 / 2) * 2  # 16:9, even (x264 wants even sizes)
+    fps = (stream.stream_settings or {}).get("fps") or 30
+    segment = settings.HLS_SEGMENT_SECONDS
+    return {
+        "rung": top["name"],
+        "resolution": f"{width}x{top['height']}",
+        "video_kbps": top["video_kbps"],
+        "audio_kbps": top["audio_kbps"],
+        "fps": fps,
+        "keyframe_seconds": f"{segment:g}",
+        "keyframe_frames": round(fps * segment),
+        "x264_preset": settings.HLS_X264_PRESET,
+        "tune": "zerolatency" if settings.HLS_LOW_LATENCY else "",
+        "renditions": [rung["name"] for rung in allowed],
+    }

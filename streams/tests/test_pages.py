@@ -40,21 +40,17 @@ def test_unknown_stream_page_is_404(client):
     assert client.get("/streams/not-a-uuid/").status_code == 404
 
 
-def test_dashboard_is_for_artists(client, artist, viewer):
-    stream_factory(artist=artist, title="Mine")
-    assert client.get("/dashboard/").status_code == 302  # sign in first
-    client.force_login(viewer)
-    assert client.get("/dashboard/").status_code == 403
+def test_the_old_dashboard_address_leads_to_the_studio(client, artist):
     client.force_login(artist)
-    html = client.get("/dashboard/").content.decode()
-    assert "Mine" in html and "rtmp://" in html
+    response = client.get("/dashboard/")
+    assert response.status_code == 301 and response["Location"] == "/studio/"
 
 
 @pytest.mark.parametrize("role,shown", [("artist", True), ("staff", True), ("viewer", False)])
-def test_the_dashboard_link_is_shown_to_those_who_may_host(role, shown, request, client):
+def test_the_studio_link_is_shown_to_those_who_may_host(role, shown, request, client):
     client.force_login(request.getfixturevalue(role))
     html = client.get("/").content.decode()
-    assert ('href="/dashboard/"' in html) is shown
+    assert ('href="/studio/"' in html) is shown
 
 
 def test_home_lists_a_scheduled_show_until_it_starts_or_is_cancelled(client):

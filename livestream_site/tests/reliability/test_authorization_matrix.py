@@ -92,6 +92,7 @@ EXPECTED = {
     ),
     "livestream-revenue": (f"/api/livestreams/{S}/revenue/", {"get": MANAGE_READ}),
     "livestream-analytics": (f"/api/livestreams/{S}/analytics/", {"get": MANAGE_READ}),
+    "livestream-analytics-csv": (f"/api/livestreams/{S}/analytics.csv", {"get": MANAGE_READ}),
     "analytics-summary": ("/api/analytics/summary/", {"get": _row(401, 403, 403, 200, 200, 403, 200)}),
     # The playback beacon: whoever may watch the stream (a pay-per-view one here) reports on it.
     "quality-reports": (f"/api/livestreams/{S}/quality-reports/", {"post": _row(402, 402, 202, 402, 202, 402, 202)}),
