@@ -153,14 +153,11 @@ def _money(value, currency: str) -> str:
     return str(quantize(value or Decimal(0), currency))
 
 
-def stream_revenue(*, stream: LiveStream) -> dict:
-    """Tickets sold, gross, refunds, net, platform fee and artist payout, in total and by day. Two queries.
+def _revenue_days(paid) -> dict[str, dict]:
+    """{currency: {day: {"tickets", "refunded_tickets", "gross", "refunds"}}} of paid tickets. Two queries.
 
     Sales count on the day a ticket was paid; refunds on the day of the ticket's latest refund.
-    Money stays Decimal, rounded to the currency's smallest unit; the fee is rounded once, on the total.
     """
-    fee_percent = Decimal(settings.PLATFORM_FEE_PERCENT)
-    paid = LiveStreamPayment.objects.filter(stream=stream, paid_at__isnull=False)
     sales = (
         paid.annotate(day=TruncDate("paid_at"))
         .values("currency", "day")
@@ -188,43 +185,60 @@ def stream_revenue(*, stream: LiveStream) -> dict:
         entry = day_row(row["currency"], row["day"])
         entry["refunds"] += row["refunds"]
         entry["refunded_tickets"] += row["refunded_tickets"]
+    return by_currency
 
-    def summary(currency: str, days: dict) -> dict:
-        gross = sum((d["gross"] for d in days.values()), Decimal(0))
-        refunded = sum((d["refunds"] for d in days.values()), Decimal(0))
-        net = gross - refunded
-        fee = quantize(net * fee_percent / 100, currency)
-        return {
-            "currency": currency,
-            "tickets_sold": sum(d["tickets"] for d in days.values()),
-            "tickets_refunded": sum(d["refunded_tickets"] for d in days.values()),
-            "gross": _money(gross, currency),
-            "refunds": _money(refunded, currency),
-            "net": _money(net, currency),
-            "platform_fee": _money(fee, currency),
-            "artist_payout": _money(net - fee, currency),
-            "by_day": [
-                {
-                    "date": day.isoformat(),
-                    "tickets_sold": d["tickets"],
-                    "gross": _money(d["gross"], currency),
-                    "refunds": _money(d["refunds"], currency),
-                    "net": _money(d["gross"] - d["refunds"], currency),
-                }
-                for day, d in sorted(by_currency[currency].items())
-            ],
-        }
 
+def _revenue_summary(currency: str, days: dict) -> dict:
+    """Totals and the day-by-day rows of one currency. Money stays Decimal, rounded to the currency's
+    smallest unit; the fee is rounded once, on the total."""
+    fee_percent = Decimal(settings.PLATFORM_FEE_PERCENT)
+    gross = sum((d["gross"] for d in days.values()), Decimal(0))
+    refunded = sum((d["refunds"] for d in days.values()), Decimal(0))
+    net = gross - refunded
+    fee = quantize(net * fee_percent / 100, currency)
+    return {
+        "currency": currency,
+        "tickets_sold": sum(d["tickets"] for d in days.values()),
+        "tickets_refunded": sum(d["refunded_tickets"] for d in days.values()),
+        "gross": _money(gross, currency),
+        "refunds": _money(refunded, currency),
+        "net": _money(net, currency),
+        "platform_fee": _money(fee, currency),
+        "artist_payout": _money(net - fee, currency),
+        "by_day": [
+            {
+                "date": day.isoformat(),
+                "tickets_sold": d["tickets"],
+                "gross": _money(d["gross"], currency),
+                "refunds": _money(d["refunds"], currency),
+                "net": _money(d["gross"] - d["refunds"], currency),
+            }
+            for day, d in sorted(days.items())
+        ],
+    }
+
+
+def stream_revenue(*, stream: LiveStream) -> dict:
+    """Tickets sold, gross, refunds, net, platform fee and artist payout, in total and by day. Two queries."""
+    by_currency = _revenue_days(LiveStreamPayment.objects.filter(stream=stream, paid_at__isnull=False))
     currency = stream.currency
     by_currency.setdefault(currency, {})
-    main = summary(currency, by_currency[currency])
     return {
         "stream_id": str(stream.id),
-        "platform_fee_percent": str(fee_percent),
-        **main,
+        "platform_fee_percent": str(Decimal(settings.PLATFORM_FEE_PERCENT)),
+        **_revenue_summary(currency, by_currency[currency]),
         # Only when the price's currency changed after tickets were sold; never mixed into the totals.
-        "other_currencies": [summary(c, days) for c, days in sorted(by_currency.items()) if c != currency],
+        "other_currencies": [_revenue_summary(c, d) for c, d in sorted(by_currency.items()) if c != currency],
     }
+
+
+def artist_revenue(*, artist) -> dict:
+    """Every show of an artist together: one summary per currency (the one with most tickets first), each
+    with its days. Two queries."""
+    paid = LiveStreamPayment.objects.filter(stream__artist=artist, paid_at__isnull=False)
+    summaries = [_revenue_summary(currency, days) for currency, days in _revenue_days(paid).items()]
+    summaries.sort(key=lambda summary: (-summary["tickets_sold"], summary["currency"]))
+    return {"platform_fee_percent": str(Decimal(settings.PLATFORM_FEE_PERCENT)), "currencies": summaries}
 
 
 def streams_revenue_totals(*, stream_ids) -> dict:

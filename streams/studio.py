@@ -5,13 +5,15 @@ Thin pages: they read through the selectors of streams, the media plane and paym
 of the REST API from the page's script, so the form's errors are the API's own, field by field, and there is
 one path for each write. The stream key is never in a page: the control room asks /ingest when revealed."""
 
+import csv
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from livestream_site.errors import Forbidden, NotFound
-from payments.selectors import streams_revenue_totals, streams_ticket_counts
+from payments.selectors import artist_revenue, streams_revenue_totals, streams_ticket_counts
 
 from .media.backends import get_backend
 from .media.selectors import encoder_recommendation
@@ -78,6 +80,36 @@ def studio_shows(request):
         "past": [s for s in shows if s.status in (S.ENDED, S.CANCELLED)],
     }
     return render(request, "studio/shows.html", context)
+
+
+@_may_host
+def studio_revenue(request):
+    """Revenue across the artist's shows: totals per currency, net by day (a chart), each show's tickets
+    and net. Each show's own days are on its analytics page."""
+    shows = list(LiveStream.objects.filter(artist=request.user, is_pay_per_view=True).order_by("-scheduled_start_time"))
+    totals = streams_revenue_totals(stream_ids=[show.id for show in shows])
+    for show in shows:
+        sales = totals.get(show.id, {})
+        show.tickets_sold = sales.get("tickets_sold", 0)
+        show.net_revenue = sales.get("net")
+    report = artist_revenue(artist=request.user)
+    context = {"report": report, "shows": shows, "page_data": {"currencies": report["currencies"]}}
+    return render(request, "studio/revenue.html", context)
+
+
+@_may_host
+def studio_revenue_csv(request):
+    """The revenue across the artist's shows by day, one row per day and currency (a spreadsheet's input)."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="livestage-revenue.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["date", "currency", "tickets_sold", "gross", "refunds", "net"])
+    for summary in artist_revenue(artist=request.user)["currencies"]:
+        for day in summary["by_day"]:
+            writer.writerow(
+                [day["date"], summary["currency"], day["tickets_sold"], day["gross"], day["refunds"], day["net"]]
+            )
+    return response
 
 
 def _form_values(stream: LiveStream | None) -> dict:
