@@ -107,6 +107,7 @@ class LiveStreamOutput(serializers.ModelSerializer):
             "is_pay_per_view",
             "is_chat_enabled",
             "is_recording_enabled",
+            "go_live_on_publish",
             "max_quality",
             "quality_cap",
             "artist_id",

@@ -85,6 +85,11 @@ class LiveStream(models.Model):
     is_pay_per_view = models.BooleanField(default=False)
     is_chat_enabled = models.BooleanField(default=True)
     is_recording_enabled = models.BooleanField(default=False)
+    go_live_on_publish = models.BooleanField(
+        default=True,
+        help_text="The show goes live when the encoder connects; off: a publish before the show is a test "
+        "(the artist sees the picture in the studio) until the artist goes live.",
+    )
     max_quality = models.CharField(max_length=8, choices=Quality.choices, default=Quality.HIGH)
     # A cap set by the artist or staff through adapt-quality, below max_quality; empty means none.
     quality_cap = models.CharField(max_length=8, choices=Quality.choices, blank=True, default="")

@@ -45,6 +45,7 @@ CREATE_FIELDS = (
     "is_pay_per_view",
     "is_chat_enabled",
     "is_recording_enabled",
+    "go_live_on_publish",
     "max_quality",
     "stream_settings",
 )
@@ -95,6 +96,7 @@ def stream_create(
     is_pay_per_view: bool = False,
     is_chat_enabled: bool = True,
     is_recording_enabled: bool = False,
+    go_live_on_publish: bool = True,
     max_quality: str = LiveStream.Quality.HIGH,
     stream_settings: dict | None = None,
 ) -> LiveStream:
@@ -112,6 +114,7 @@ def stream_create(
         is_pay_per_view=is_pay_per_view,
         is_chat_enabled=is_chat_enabled,
         is_recording_enabled=is_recording_enabled,
+        go_live_on_publish=go_live_on_publish,
         max_quality=max_quality,
         stream_settings={**DEFAULT_STREAM_SETTINGS, **(stream_settings or {})},
     )

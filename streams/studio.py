@@ -126,6 +126,7 @@ def _form_values(stream: LiveStream | None) -> dict:
             "isPayPerView": False,
             "isChatEnabled": True,
             "isRecordingEnabled": True,
+            "goLiveOnPublish": True,
             "maxQuality": LiveStream.Quality.HIGH,
             "streamSettings": _camel_settings(DEFAULT_STREAM_SETTINGS),
         }
@@ -140,6 +141,7 @@ def _form_values(stream: LiveStream | None) -> dict:
         "isPayPerView": stream.is_pay_per_view,
         "isChatEnabled": stream.is_chat_enabled,
         "isRecordingEnabled": stream.is_recording_enabled,
+        "goLiveOnPublish": stream.go_live_on_publish,
         "maxQuality": stream.max_quality,
         "streamSettings": _camel_settings({**DEFAULT_STREAM_SETTINGS, **(stream.stream_settings or {})}),
     }

@@ -2,8 +2,9 @@
 
 import pytest
 from django.contrib.staticfiles import finders
+from django.core.exceptions import PermissionDenied
 from django.test import RequestFactory
-from django.views.defaults import server_error
+from django.views.defaults import permission_denied, server_error
 
 from accounts.tests.factories import UserFactory
 
@@ -21,12 +22,19 @@ def test_a_missing_page_is_the_styled_404(client, settings):
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
 
 
-def test_a_forbidden_page_is_the_styled_403_with_the_reason(client):
-    client.force_login(UserFactory())
-    response = client.get("/dashboard/")
+def test_a_forbidden_page_is_the_styled_403_with_the_reason():
+    # No page refuses with a bare PermissionDenied today (the studio explains itself to fans): the handler
+    # is called as Django calls it, so a future refusal still gets the styled page with its reason.
+    response = permission_denied(RequestFactory().get("/"), PermissionDenied("The studio is for artists."))
     text = response.content.decode()
     assert response.status_code == 403
-    assert "You can't open this page" in text and "The dashboard is for artists." in text
+    assert "You can't open this page" in text and "The studio is for artists." in text
+
+
+def test_a_fan_at_the_studio_is_told_what_it_is(client):
+    client.force_login(UserFactory())
+    response = client.get("/dashboard/", follow=True)
+    assert response.status_code == 403 and "The studio is for artists" in response.content.decode()
 
 
 def test_the_500_page_renders_without_a_request_context():

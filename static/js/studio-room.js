@@ -122,14 +122,16 @@
 
   async function startPreview() {
     clearTimeout(previewRetry);
-    if (page.status !== "live") {
+    // Live, or an encoder test before the show (publishing while scheduled): the preview plays.
+    const testing = page.status === "scheduled" && page.publishing;
+    if (page.status !== "live" && !testing) {
       if (hls) {
         hls.destroy();
         hls = null;
       }
       previewMessage(
         page.status === "scheduled"
-          ? "The preview starts when the show is live."
+          ? "The preview starts when your encoder sends its picture."
           : page.status === "ended"
             ? "The show has ended."
             : "This show was cancelled."
@@ -276,6 +278,10 @@
     const signal = $("signal");
     signal.textContent = signalWords(health);
     signal.className = `signal ${health.publishing ? "receiving" : "idle"}`;
+    // An encoder test before the show: its preview starts (and stops) with the signal.
+    const wasPublishing = page.publishing;
+    page.publishing = Boolean(health.publishing);
+    if (page.status === "scheduled" && page.publishing !== wasPublishing) startPreview();
     const ingest = health.ingest || {};
     const has = (value) => value !== null && value !== undefined;
     $("h-bitrate").textContent = has(ingest.bitrateKbps) ? `${ingest.bitrateKbps} kbps` : "—";

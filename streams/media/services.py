@@ -62,8 +62,10 @@ def ingest_publish(*, stream_key: str, client_id: str = "", client_addr: str = "
             ingest.recording = LiveStreamRecording.objects.create(stream=stream, status=R.RECORDING)
         ingest.save()
         logger.info("stream %s: publish #%s from %s", stream.id, ingest.generation, client_addr or "?")
-        if stream.status == S.SCHEDULED:
+        if stream.status == S.SCHEDULED and stream.go_live_on_publish:
             stream = stream_services.stream_start(stream_id=stream.id)
+        elif stream.status == S.SCHEDULED:  # a test of the encoder before the show: the artist goes live
+            logger.info("stream %s: encoder test before the show (not live)", stream.id)
     return stream
 
 

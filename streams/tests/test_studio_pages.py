@@ -159,3 +159,13 @@ def test_duplicating_copies_everything_but_the_start_time(client, artist):
     assert '"title": "Spring tour"' in html and '"maxViewers": 50' in html and '"scheduledStartTime": null' in html
     assert '"streamId": null' in html  # saved as a new show
     assert " disabled>" not in html
+
+
+@pytest.mark.django_db
+def test_the_form_offers_the_encoder_test_before_the_show(client, artist):
+    client.force_login(artist)
+    html = client.get("/studio/new/").content.decode()
+    assert 'name="goLiveOnPublish"' in html and "a test only you see" in html
+    stream = stream_factory(artist=artist, go_live_on_publish=False)
+    edit = client.get(f"/studio/{stream.id}/edit/").content.decode()
+    assert '"goLiveOnPublish": false' in edit  # the form starts from the show's own setting

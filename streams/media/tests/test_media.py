@@ -301,3 +301,41 @@ def test_the_demo_encoder_idles_in_production():
     finally:
         encoder.terminate()
         encoder.wait(timeout=10)
+
+
+def test_an_encoder_test_before_the_show_plays_for_the_artist_and_the_show_goes_live_when_the_artist_says(
+    media, client_for, artist, viewer
+):
+    """goLiveOnPublish off: a publish before the show is a test. The artist sees the signal and the
+    picture; the show stays scheduled for everyone until the artist goes live, with the same encoder."""
+    created = client_for(artist).post(
+        "/api/livestreams",
+        {
+            "title": "Soundcheck",
+            "scheduledStartTime": _soon().isoformat(),
+            "goLiveOnPublish": False,
+            "maxQuality": "low",
+        },
+        format="json",
+    )
+    assert created.status_code == 201 and created.json()["goLiveOnPublish"] is False
+    stream = LiveStream.objects.get(pk=created.json()["id"])
+    encoder = publisher(media, stream.stream_key, seconds=30)
+    try:
+        health = wait_for(
+            lambda: (lambda h: h if h["publishing"] else None)(
+                client_for(artist).get(f"/api/livestreams/{stream.id}/health").json()
+            ),
+            timeout=20,
+            message="the encoder's signal",
+        )
+        assert health["status"] == "scheduled"  # a test: not live
+        master = wait_for(lambda: _master(client_for(artist), stream), timeout=30, message="the preview's playlist")
+        assert sorted(_variants(master)) == ["360p"]
+        assert _status(stream) == "scheduled"
+        started = client_for(artist).post(f"/api/livestreams/{stream.id}/start")
+        assert started.status_code == 200 and started.json()["status"] == "live"
+        assert client_for(artist).get(f"/api/livestreams/{stream.id}/health").json()["publishing"] is True
+    finally:
+        encoder.kill()
+        encoder.wait()
