@@ -13,7 +13,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 
 from livestream_site.errors import Forbidden, NotFound
-from payments.selectors import artist_revenue, streams_revenue_totals, streams_ticket_counts
+from payments.selectors import artist_revenue, stream_revenue, streams_revenue_totals, streams_ticket_counts
 
 from .media.backends import get_backend
 from .media.selectors import encoder_recommendation
@@ -99,12 +99,22 @@ def studio_revenue(request):
 
 @_may_host
 def studio_revenue_csv(request):
-    """The revenue across the artist's shows by day, one row per day and currency (a spreadsheet's input)."""
+    """Revenue by day, one row per day and currency (a spreadsheet's input): across the artist's shows, or
+    of one show with `?show=<id>` (its artist and staff only)."""
+    show_id = request.GET.get("show")
+    if show_id:
+        stream = _managed_stream(request, show_id)
+        report = stream_revenue(stream=stream)
+        summaries = [report, *report["other_currencies"]]
+        name = f"livestage-revenue-{stream.id}.csv"
+    else:
+        summaries = artist_revenue(artist=request.user)["currencies"]
+        name = "livestage-revenue.csv"
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = 'attachment; filename="livestage-revenue.csv"'
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
     writer = csv.writer(response)
     writer.writerow(["date", "currency", "tickets_sold", "gross", "refunds", "net"])
-    for summary in artist_revenue(artist=request.user)["currencies"]:
+    for summary in summaries:
         for day in summary["by_day"]:
             writer.writerow(
                 [day["date"], summary["currency"], day["tickets_sold"], day["gross"], day["refunds"], day["net"]]

@@ -58,6 +58,12 @@ def test_revenue_across_shows_with_its_csv(artist, settings):
     rows = list(csv.reader(io.StringIO(_signed_in(artist).get("/studio/revenue.csv").content.decode())))
     assert rows[0] == ["date", "currency", "tickets_sold", "gross", "refunds", "net"]
     assert rows[1][1:] == ["usd", "3", "50.00", "10.00", "40.00"]
+    one = list(
+        csv.reader(io.StringIO(_signed_in(artist).get(f"/studio/revenue.csv?show={second.id}").content.decode()))
+    )
+    assert one[1][1:] == ["usd", "1", "10.00", "10.00", "0.00"]  # one show's own days
+    other = stream_factory(is_pay_per_view=True)
+    assert _signed_in(artist).get(f"/studio/revenue.csv?show={other.id}").status_code == 403  # not theirs
 
 
 @pytest.mark.django_db
