@@ -2,7 +2,6 @@
 daphne: its beacons go out (reportQuality over the WebSocket, a sendBeacon POST when the page goes
 away, CMCD on its segment requests), and the server's qualityAdvice caps hls.js."""
 
-import concurrent.futures
 import json
 import re
 import socket
@@ -21,9 +20,9 @@ from analytics.hls_log import cmcd_parse
 from chat import inputs
 from chat import services as chat_services
 from livestream_site.errors import ApplicationError
-from livestream_site.testing.browser import chromium
+from livestream_site.testing.browser import chromium, in_thread
 from livestream_site.testing.processes import daphne_server, free_port
-from streams.media.tests.media_support import media_server, needs_media, publisher, wait_for
+from streams.media.tests.media_support import media_env, media_server, needs_media, publisher, wait_for
 from streams.models import LiveStream
 from streams.tests.factories import stream_factory
 
@@ -53,23 +52,7 @@ def stage(settings, tmp_path, artist):
     settings.MEDIA_CALLBACK_SECRET = "player-test-callback-secret"
     port = free_port()
     with media_server(settings, tmp_path, f"http://127.0.0.1:{port}") as media:
-        env = {
-            name: str(getattr(media, name))
-            for name in (
-                "RUN_DIR",
-                "MEDIA_ROOT",
-                "RTMP_PORT",
-                "MEDIA_HTTP_PORT",
-                "MEDIA_PUBLIC_URL",
-                "RTMP_INGEST_URL",
-                "MEDIA_CALLBACK_BASE_URL",
-                "MEDIA_SIGNING_SECRET",
-                "MEDIA_CALLBACK_SECRET",
-                "HLS_X264_PRESET",
-                "HLS_SEGMENT_SECONDS",
-                "HLS_LADDER",
-            )
-        }
+        env = media_env(media)
         env.update(
             ANALYTICS_REPORT_SECONDS=str(REPORT_SECONDS),
             CELERY_TASK_ALWAYS_EAGER="true",
@@ -92,14 +75,8 @@ def stage(settings, tmp_path, artist):
                 proxy.close()
 
 
-def _in_thread(function, *args, **kwargs):
-    """Run database work from inside Playwright's sync API (which runs an event loop in this thread)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(function, *args, **kwargs).result()
-
-
 def _session_key(user) -> str:
-    return _in_thread(_session_key_make, user)
+    return in_thread(_session_key_make, user)
 
 
 def _session_key_make(user) -> str:
@@ -358,7 +335,7 @@ def test_playback_outlives_its_short_lived_urls_and_stops_when_access_is_lost(st
         assert not refused, refused
         assert len({signed.search(r.url)[2] for r in media if ".ts" in r.url}) >= 3
 
-        _in_thread(chat_services.chat_ban_create, stream_id=stream.id, user_id=viewer.id, by_user=artist)
+        in_thread(chat_services.chat_ban_create, stream_id=stream.id, user_id=viewer.id, by_user=artist)
         left = watch.until(
             lambda: next((f["data"] for f in watch.received if f.get("event") == "leftStream"), None),
             timeout=10,

@@ -1,7 +1,9 @@
 """Headless Debian Chromium driven by Playwright, launched the way this machine allows."""
 
+import concurrent.futures
 from contextlib import contextmanager
 
+from django.db import connection
 from playwright.sync_api import sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
@@ -26,3 +28,18 @@ def chromium():
             yield browser
         finally:
             browser.close()
+
+
+def in_thread(function, *args, **kwargs):
+    """Run database work from inside Playwright's sync API (which runs an event loop in this thread, where
+    Django refuses synchronous queries), in a thread of its own whose connection is closed afterwards (or
+    the test database could not be dropped)."""
+
+    def run():
+        try:
+            return function(*args, **kwargs)
+        finally:
+            connection.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(run).result()

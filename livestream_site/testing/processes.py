@@ -42,88 +42,62 @@ class Server:
     process: subprocess.Popen
 
 
-@contextmanager
-def daphne_server(*, env: dict | None = None, port: int | None = None):
-    """Yield a daphne process serving the platform (a Server); stop it afterwards."""
-    port = port or free_port()
-    process_env = {
+def process_env(env: dict | None = None) -> dict:
+    """The environment of a platform process a test starts: the test database, DEBUG on, the test
+    settings of TEST_PROCESS_ENV, then `env`."""
+    return {
         **os.environ,
         "DATABASE_URL": test_database_url(),
         "DJANGO_DEBUG": "true",
         **TEST_PROCESS_ENV,
         **(env or {}),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "livestream_site.asgi:application"],
-        cwd=BASE_DIR,
-        env=process_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+
+
+@contextmanager
+def _served(command: list[str], *, port: int, env: dict, name: str, start_seconds: float, stop_seconds: float):
+    """Start `command`, wait until it answers /healthz on `port`, yield it as a Server; stop it afterwards."""
+    process = subprocess.Popen(command, cwd=BASE_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + start_seconds
         while True:
             try:
                 urllib.request.urlopen(f"{base}/healthz", timeout=2)
                 break
             except Exception:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"daphne did not start: {process.stderr.read().decode()[-2000:]}")
+                    raise RuntimeError(f"{name} did not start: {process.stderr.read().decode()[-2000:]}")
                 time.sleep(0.2)
         yield Server(url=base, port=port, process=process)
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
         try:
-            process.wait(timeout=10)
+            process.wait(timeout=stop_seconds)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@contextmanager
+def daphne_server(*, env: dict | None = None, port: int | None = None):
+    """Yield a daphne process serving the platform (a Server); stop it afterwards."""
+    port = port or free_port()
+    command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "livestream_site.asgi:application"]
+    with _served(command, port=port, env=process_env(env), name="daphne", start_seconds=30, stop_seconds=10) as server:
+        yield server
 
 
 @contextmanager
 def web_tier(*, run_dir: Path, env: dict | None = None, processes: int = 2):
     """Yield the web tier of `make run` (livestream_site.web: daphne processes behind nginx) as a Server."""
     port = free_port()
-    process_env = {
-        **os.environ,
-        "DATABASE_URL": test_database_url(),
-        "DJANGO_DEBUG": "true",
-        **TEST_PROCESS_ENV,
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "RUN_DIR": str(run_dir),
-        "WEB_CONCURRENCY": str(processes),
-        **(env or {}),
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "livestream_site.web"],
-        cwd=BASE_DIR,
-        env=process_env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/healthz", timeout=2)
-                break
-            except Exception:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the web tier did not start: {process.stderr.read().decode()[-2000:]}")
-                time.sleep(0.2)
-        yield Server(url=base, port=port, process=process)
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    tier = {"HOST": "127.0.0.1", "PORT": str(port), "RUN_DIR": str(run_dir), "WEB_CONCURRENCY": str(processes)}
+    command = [sys.executable, "-m", "livestream_site.web"]
+    environment = process_env({**tier, **(env or {})})
+    with _served(command, port=port, env=environment, name="the web tier", start_seconds=60, stop_seconds=20) as server:
+        yield server
 
 
 class RedisServer:
@@ -180,14 +154,7 @@ class CeleryWorker:
     the machine or an OOM kill of the whole worker would)."""
 
     def __init__(self, env: dict):
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": test_database_url(),
-            "DJANGO_DEBUG": "true",
-            **TEST_PROCESS_ENV,
-            "CELERY_TASK_ALWAYS_EAGER": "false",
-            **env,
-        }
+        self.env = process_env({"CELERY_TASK_ALWAYS_EAGER": "false", **env})
         self.process: subprocess.Popen | None = None
         self.output: list[str] = []
 

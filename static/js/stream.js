@@ -13,8 +13,7 @@
   const video = $("video");
   const messages = $("messages");
   let hls = null;
-  let socket = null;
-  let retry = 0;
+  let liveRoom = null; // Livestage.room: the live room's socket, once the page joins
   let retryPlayback = null;
   let advice = null; // the server's qualityAdvice in force ({maxRendition, reason}), or null
   let viewerChoseLevel = false; // a quality picked in the menu overrides the advice
@@ -222,9 +221,7 @@
 
   // --- The live room --------------------------------------------------------------------------
   function send(event, data) {
-    if (!socket || socket.readyState !== WebSocket.OPEN) return false;
-    socket.send(JSON.stringify({ event, data }));
-    return true;
+    return liveRoom ? liveRoom.send(event, data) : false;
   }
 
   function renderMessage(message) {
@@ -281,7 +278,6 @@
 
   const handlers = {
     joinedStream(data) {
-      retry = 0;
       if (data.sessionId) beacons.setSession(data.sessionId);
       sessionKnown();
       setText("viewer-count", data.viewerCount);
@@ -338,25 +334,6 @@
     list.slice().reverse().forEach(renderMessage);
   }
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/livestream/`);
-    socket.addEventListener("open", () => send("joinStream", { streamId: page.streamId }));
-    socket.addEventListener("message", (event) => {
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch (_) {
-        return;
-      }
-      const handler = handlers[frame.event];
-      if (handler) handler(frame.data || {});
-    });
-    socket.addEventListener("close", () => {
-      retry = Math.min(retry + 1, 6);
-      setTimeout(connect, 500 * 2 ** retry);
-    });
-  }
 
   if ($("chat-form")) $("chat-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -415,7 +392,7 @@
   }
 
   if (page.hasAccess) {
-    connect();
+    liveRoom = window.Livestage.room(page.streamId, handlers);
     if (page.status === "ended") {
       loadReplayChat();
       video.addEventListener("timeupdate", showReplayChat);

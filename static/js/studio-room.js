@@ -459,13 +459,11 @@
   });
 
   // --- The room over the WebSocket --------------------------------------------------------------
-  let socket = null;
-  let retry = 0;
-  const send = (event, data) => socket && socket.readyState === WebSocket.OPEN && socket.send(JSON.stringify({ event, data }));
+  let liveRoom = null;
+  const send = (event, data) => liveRoom && liveRoom.send(event, data);
 
   const handlers = {
     joinedStream(data) {
-      retry = 0;
       showViewers(data.viewerCount);
       showSlowMode(data.slowModeSeconds);
       if (data.status) showStatus(data.status);
@@ -503,25 +501,6 @@
     },
   };
 
-  function connect() {
-    const scheme = location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${location.host}/ws/livestream/`);
-    socket.addEventListener("open", () => send("joinStream", { streamId: page.streamId }));
-    socket.addEventListener("message", (event) => {
-      let frame;
-      try {
-        frame = JSON.parse(event.data);
-      } catch (_) {
-        return;
-      }
-      const handler = handlers[frame.event];
-      if (handler) handler(frame.data || {});
-    });
-    socket.addEventListener("close", () => {
-      retry = Math.min(retry + 1, 6);
-      setTimeout(connect, 500 * 2 ** retry);
-    });
-  }
 
   $("chat-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -532,7 +511,7 @@
     input.value = "";
   });
 
-  connect();
+  liveRoom = window.Livestage.room(page.streamId, handlers);
   loadHistory();
   loadChatSettings();
   loadModerators();

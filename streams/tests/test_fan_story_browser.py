@@ -5,7 +5,6 @@ play, chat, see a refusal when slow mode is on, and after the show watch the rep
 a second fan without a ticket sees the buy button and no player; the follower's mail holds the go-live
 e-mail exactly once. Screenshots of each page at desktop and phone size go to var/screenshots/."""
 
-import concurrent.futures
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -16,11 +15,11 @@ from playwright.sync_api import expect
 
 from accounts.tests.factories import PASSWORD, UserFactory, token_for
 from accounts.tests.test_browser import _shoot
-from livestream_site.testing.browser import chromium
+from livestream_site.testing.browser import chromium, in_thread
 from livestream_site.testing.processes import daphne_server, free_port
 from payments.tests.conftest import WEBHOOK_SECRET
 from payments.tests.stripe_double import StripeDouble
-from streams.media.tests.media_support import media_server, needs_media, publisher, wait_for
+from streams.media.tests.media_support import media_env, media_server, needs_media, publisher, wait_for
 from streams.models import LiveStream, LiveStreamRecording
 from streams.tests.factories import stream_factory
 
@@ -31,12 +30,6 @@ pytestmark = [
     needs_media,
     pytest.mark.django_db(transaction=True),
 ]
-
-
-def _db(function):
-    """A database read from inside Playwright's sync API (which runs an event loop in this thread)."""
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(function).result()
 
 
 def _api(page, method: str, path: str, token: str, body=None) -> int:
@@ -71,24 +64,7 @@ def test_a_fan_s_evening(settings, tmp_path, artist):
     name = f"fan{uuid.uuid4().hex[:6]}"
     try:
         with media_server(settings, tmp_path, f"http://127.0.0.1:{port}") as media:
-            env = {
-                key: str(getattr(media, key))
-                for key in (
-                    "RUN_DIR",
-                    "MEDIA_ROOT",
-                    "RTMP_PORT",
-                    "MEDIA_HTTP_PORT",
-                    "MEDIA_PUBLIC_URL",
-                    "RTMP_INGEST_URL",
-                    "MEDIA_CALLBACK_BASE_URL",
-                    "MEDIA_SIGNING_SECRET",
-                    "MEDIA_CALLBACK_SECRET",
-                    "HLS_X264_PRESET",
-                    "HLS_SEGMENT_SECONDS",
-                    "HLS_LADDER",
-                    "STREAM_RECONNECT_WINDOW_SECONDS",
-                )
-            }
+            env = media_env(media, "STREAM_RECONNECT_WINDOW_SECONDS")
             env.update(
                 CELERY_TASK_ALWAYS_EAGER="true",
                 EMAIL_URL=f"filemail:///{mail}",  # environ drops the first slash of the path
@@ -136,7 +112,7 @@ def test_a_fan_s_evening(settings, tmp_path, artist):
                 encoder = publisher(media, stream.stream_key, seconds=40, size="640x360")
                 try:
                     wait_for(
-                        lambda: _db(LiveStream.objects.filter(pk=stream.pk, status="live").exists),
+                        lambda: in_thread(LiveStream.objects.filter(pk=stream.pk, status="live").exists),
                         timeout=30,
                         message="the show to go live",
                     )
@@ -185,7 +161,7 @@ def test_a_fan_s_evening(settings, tmp_path, artist):
                 # The show ends; its recording becomes the replay, with the chat beside it.
                 assert _api(page, "POST", f"/api/livestreams/{stream.id}/end", artist_token) == 200
                 wait_for(
-                    lambda: _db(LiveStreamRecording.objects.filter(stream=stream, status="ready").exists),
+                    lambda: in_thread(LiveStreamRecording.objects.filter(stream=stream, status="ready").exists),
                     timeout=60,
                     message="the replay",
                 )

@@ -13,7 +13,7 @@ from accounts.tests.factories import UserFactory
 from chat.models import LiveStreamChat
 from livestream_site.testing.browser import chromium
 from livestream_site.testing.processes import daphne_server, free_port
-from streams.media.tests.media_support import media_server, needs_media
+from streams.media.tests.media_support import media_env, media_server, needs_media
 from streams.models import LiveStream, LiveStreamRecording
 from streams.tests.factories import stream_factory
 
@@ -43,10 +43,7 @@ def test_the_replay_plays_with_its_chat_at_the_moments_it_was_sent(settings, tmp
             message = LiveStreamChat.objects.create(stream=stream, user=fan, message=text)
             LiveStreamChat.objects.filter(pk=message.pk).update(created_at=started + timedelta(seconds=seconds))
 
-        env = {
-            name: str(getattr(media, name))
-            for name in ("RUN_DIR", "MEDIA_ROOT", "MEDIA_HTTP_PORT", "MEDIA_PUBLIC_URL", "MEDIA_SIGNING_SECRET")
-        }
+        env = media_env(media)
         with daphne_server(env=env, port=port) as server, chromium() as browser:
             page = browser.new_page()
             page.goto(f"{server.url}/streams/{stream.id}/")

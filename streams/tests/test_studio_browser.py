@@ -2,24 +2,22 @@
 run from the studio, from the form to the analytics and its CSV. Screenshots of each studio page, at desktop
 and phone size, are saved to var/screenshots/ (git-ignored)."""
 
-import concurrent.futures
 import csv
 import io
 import re
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from accounts.tests.factories import UserFactory
 from analytics import rollups
 from analytics import services as analytics_services
 from chat.tests.test_browser import _sign_in
-from livestream_site.testing.browser import chromium
+from livestream_site.testing.browser import chromium, in_thread
 from livestream_site.testing.processes import daphne_server, free_port
 from payments.tests.factories import paid_ticket_factory
-from streams.media.tests.media_support import media_server, needs_media, publisher
+from streams.media.tests.media_support import media_env, media_server, needs_media, publisher
 from streams.models import LiveStream
 from streams.tests.factories import stream_factory
 
@@ -39,38 +37,11 @@ def servers(settings, tmp_path):
     settings.MEDIA_CALLBACK_SECRET = "studio-test-callback-secret"
     port = free_port()
     with media_server(settings, tmp_path, f"http://127.0.0.1:{port}") as media:
-        names = (
-            "RUN_DIR",
-            "MEDIA_ROOT",
-            "RTMP_PORT",
-            "MEDIA_HTTP_PORT",
-            "MEDIA_PUBLIC_URL",
-            "RTMP_INGEST_URL",
-            "MEDIA_CALLBACK_BASE_URL",
-            "MEDIA_SIGNING_SECRET",
-            "MEDIA_CALLBACK_SECRET",
-            "HLS_X264_PRESET",
-            "HLS_SEGMENT_SECONDS",
-            "HLS_LADDER",
-        )
-        env = {name: str(getattr(media, name)) for name in names}
+        env = media_env(media)
         # Tasks eager (the final rollup runs on the end); the fans' players report often, so their watch time counts.
         env.update(CELERY_TASK_ALWAYS_EAGER="true", ANALYTICS_REPORT_SECONDS="2")
         with daphne_server(env=env, port=port) as daphne:
             yield daphne, media
-
-
-def _in_thread(function, *args, **kwargs):
-    """Database work from inside Playwright's sync API (which runs an event loop in this thread)."""
-
-    def run():
-        try:
-            return function(*args, **kwargs)
-        finally:
-            connection.close()  # the thread's own connection, or the test database cannot be dropped
-
-    with concurrent.futures.ThreadPoolExecutor(1) as pool:
-        return pool.submit(run).result()
 
 
 def _stream_of(artist_id) -> LiveStream:
@@ -148,7 +119,7 @@ def test_an_artist_runs_a_whole_show_from_the_studio(servers, artist):
         studio.fill("input[name=scheduledStartTime]", soon)
         studio.get_by_test_id("save").click()
         studio.wait_for_url(re.compile(r"/studio/[0-9a-f-]{36}/$"))
-        stream = _in_thread(_stream_of, artist.id)
+        stream = in_thread(_stream_of, artist.id)
         assert stream.title == "Night <b>Session</b>" and stream.description == "Songs from the new record."
         expect(studio.locator("h1")).to_have_text("Night <b>Session</b>")  # text, not markup
 
@@ -221,7 +192,7 @@ def test_an_artist_runs_a_whole_show_from_the_studio(servers, artist):
         _shoot(studio, "shows")
 
         # What the worker does meanwhile: write the buffered viewing events, roll the show up.
-        _in_thread(_analytics_catch_up, stream.id)
+        in_thread(_analytics_catch_up, stream.id)
 
         # The analytics: charts drawn, totals as the API gives them, and the per-minute CSV.
         studio.goto(f"{daphne.url}/studio/{stream.id}/analytics/")
@@ -288,26 +259,26 @@ def test_what_cannot_be_undone_is_confirmed_first(artist, viewer):
         expect(dialog).to_contain_text("1 ticket will be refunded in full.")
         studio.keyboard.press("Escape")
         expect(dialog).to_be_hidden()
-        assert _in_thread(_stream_status, sold.id) == "scheduled"
+        assert in_thread(_stream_status, sold.id) == "scheduled"
         row.locator('[data-action="cancel"]').click()
         _confirm(studio)
         expect(studio.locator(f'[data-stream-id="{sold.id}"] [data-testid="show-status"]')).to_have_text("Cancelled")
-        assert _in_thread(_stream_status, sold.id) == "cancelled"
+        assert in_thread(_stream_status, sold.id) == "cancelled"
 
         studio.locator(f'[data-stream-id="{spare.id}"] [data-action="delete"]').click()
         expect(dialog).to_contain_text("Delete “Spare date (acoustic)”?")
         _confirm(studio)
         expect(studio.locator(f'[data-stream-id="{spare.id}"]')).to_have_count(0)
-        assert _in_thread(_stream_status, spare.id) is None
+        assert in_thread(_stream_status, spare.id) is None
 
         # A new key, after a confirmation; the old one stops being the stream's.
         studio.goto(f"{server.url}/studio/{sold.id}/")
-        old_key = _in_thread(_stream_key, sold.id)
+        old_key = in_thread(_stream_key, sold.id)
         studio.get_by_test_id("rotate-key").click()
         expect(dialog).to_contain_text("Make a new stream key?")
         _confirm(studio)
         expect(studio.get_by_test_id("key-note")).to_have_text("A new key was made: update your encoder.")
-        new_key = _in_thread(_stream_key, sold.id)
+        new_key = in_thread(_stream_key, sold.id)
         assert new_key != old_key
         studio.get_by_test_id("reveal-key").click()
         expect(studio.get_by_test_id("stream-key")).to_have_text(new_key)

@@ -94,6 +94,28 @@ def _callbacks_settle(seconds: float = 3) -> None:
         pass
 
 
+# The settings a server process must share with the test's nginx (media_server sets them on `settings`).
+MEDIA_SETTINGS = (
+    "RUN_DIR",
+    "MEDIA_ROOT",
+    "RTMP_PORT",
+    "MEDIA_HTTP_PORT",
+    "MEDIA_PUBLIC_URL",
+    "RTMP_INGEST_URL",
+    "MEDIA_CALLBACK_BASE_URL",
+    "MEDIA_SIGNING_SECRET",
+    "MEDIA_CALLBACK_SECRET",
+    "HLS_X264_PRESET",
+    "HLS_SEGMENT_SECONDS",
+    "HLS_LADDER",
+)
+
+
+def media_env(settings, *extra: str) -> dict:
+    """The environment that gives a daphne process the test's media configuration (and `extra` settings)."""
+    return {name: str(getattr(settings, name)) for name in (*MEDIA_SETTINGS, *extra)}
+
+
 def publisher(settings, key: str, *, seconds: float, size: str = "1280x720") -> subprocess.Popen:
     """The synthetic encoder of SERVICES.md: testsrc + a sine tone, published in real time."""
     command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re"]

@@ -1,7 +1,6 @@
 """The media plane with real processes on loopback: nginx-rtmp from the project's config, ffmpeg
 publishers, the platform's callbacks reaching a live Django, HLS and replays fetched over HTTP."""
 
-import os
 import re
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.tests.factories import ArtistFactory
-from livestream_site.testing.processes import test_database_url
+from livestream_site.testing.processes import process_env
 from payments.models import LiveStreamPayment
 from streams.demo import DEMO_LIVE_TITLE
 from streams.media.backends import get_backend
@@ -238,11 +237,10 @@ def test_reconnect_keeps_one_live_stream_and_one_recording_with_replay_for_ticke
 
 def _demo_encoder(env: dict) -> subprocess.Popen:
     base = Path(__file__).resolve().parents[3]
-    process_env = {**os.environ, "DATABASE_URL": test_database_url(), **env}
     return subprocess.Popen(
         [sys.executable, "manage.py", "demo_encoder"],
         cwd=base,
-        env=process_env,
+        env=process_env(env),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
