@@ -54,7 +54,9 @@ def _viewer_counts(streams) -> dict[str, int]:
 
 def live_counts(request):
     """{streamId: viewers} of the live shows: the home page refreshes its counts with it."""
-    live = list(LiveStream.objects.filter(status=LiveStream.Status.LIVE).order_by("-started_at")[:48])
+    live = list(
+        stream_list_visible(user=request.user).filter(status=LiveStream.Status.LIVE).order_by("-started_at")[:48]
+    )
     response = JsonResponse(_viewer_counts(live))
     response["Cache-Control"] = "public, max-age=5"
     return response
