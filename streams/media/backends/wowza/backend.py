@@ -9,14 +9,13 @@ stops it.
 
 import logging
 import secrets
-import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.conf import settings
-from django.utils import timezone
 
-from .. import MediaEvent, MediaProviderError, Rendition, StreamingBackend
+from .. import MediaEvent, MediaProviderError
 from . import client
+from .base import WowzaPolledBackend
 from .client import WowzaNotFound
 from .tokens import fastly_token
 
@@ -32,11 +31,8 @@ def _resolution(stream) -> tuple[int, int]:
     return int(width), int(height)
 
 
-class WowzaBackend(StreamingBackend):
+class WowzaBackend(WowzaPolledBackend):
     name = "wowza"
-    provisions = True
-    records_itself = True
-    polls = True
 
     @classmethod
     def configuration_errors(cls) -> list[str]:
@@ -48,14 +44,11 @@ class WowzaBackend(StreamingBackend):
                 "WOWZA_API_KEY is not a JWT (Wowza Video's access tokens are; legacy API keys are not supported)."
             )
         url = settings.WOWZA_API_URL
-        if "/v2/servers/" in url or ":8087" in url:
+        if not url.startswith(("https://", "http://")) or "/api/v" not in url:
             errors.append(
-                "WOWZA_API_URL names a Wowza Streaming Engine REST endpoint, which this platform does not support yet: "
-                "use the Wowza Video API (https://api.video.wowza.com/api/v2.0)."
-            )
-        elif not url.startswith(("https://", "http://")) or "/api/v" not in url:
-            errors.append(
-                "WOWZA_API_URL must be the Wowza Video API's base URL, e.g. https://api.video.wowza.com/api/v2.0."
+                "WOWZA_API_URL must be the Wowza Video API's base URL, e.g. https://api.video.wowza.com/api/v2.0, "
+                "or a Wowza Streaming Engine REST endpoint, e.g. "
+                "http://engine.example.com:8087/v2/servers/_defaultServer_/vhosts/_defaultVHost_."
             )
         secret = settings.WOWZA_TOKEN_AUTH_SECRET
         if secret and (len(secret) > 32 or len(secret) % 2 or not set(secret) <= HEX_RE_CHARS):
@@ -210,42 +203,31 @@ class WowzaBackend(StreamingBackend):
         }
         return {"mediaServerReachable": True, "publishing": True, "ingest": data}
 
-    def renditions(self, *, stream) -> list[Rendition]:
-        return []
-
     def stream_poll(self, *, stream) -> list[MediaEvent]:
         """What Wowza says about the stream now: start its live stream when publishing opens, report the
         encoder connecting and leaving, and the recordings it finished."""
         live_id = stream.media_resource["id"]
         events: list[MediaEvent] = []
-        opens_at = stream.scheduled_start_time - timedelta(seconds=settings.STREAM_PUBLISH_OPENS_SECONDS)
-        if stream.status in ("scheduled", "live") and timezone.now() >= opens_at:
+        if self.publishing_open(stream):
             state = client.request("GET", f"/live_streams/{live_id}/state")["live_stream"]["state"]
             if state == "stopped":
                 client.request("PUT", f"/live_streams/{live_id}/start")
-            connected = self.is_publishing(stream=stream)
-            if connected is not None:
-                kind = "publish_started" if connected else "publish_ended"
-                # A poll has no event id: each observation is new, and the services ignore repeats.
-                events.append(MediaEvent(id=f"poll-{uuid.uuid4()}", kind=kind, resource_id=live_id, session="wowza"))
+            events += self.publish_events(stream=stream, resource_id=live_id)
         if stream.is_recording_enabled and stream.status != "scheduled":
             filters = {"filter[0][field]": "transcoder_id", "filter[0][eq]": live_id}
             for item in client.request("GET", "/recordings", query=filters).get("recordings", []):
                 if item.get("state") == "completed":
                     detail = client.request("GET", f"/recordings/{item['id']}")["recording"]
-                    recording = {"name": f"wowza/recordings/{item['id']}", "durationSeconds": detail.get("duration")}
                     events.append(
-                        MediaEvent(
-                            id=f"recording-{item['id']}",
-                            kind="recording_ready",
+                        self.recording_event(
+                            recording_id=item["id"],
                             resource_id=live_id,
-                            recording=recording,
+                            name=f"wowza/recordings/{item['id']}",
+                            duration_seconds=detail.get("duration"),
                         )
                     )
                 elif item.get("state") == "failed":
-                    events.append(
-                        MediaEvent(id=f"recording-{item['id']}", kind="recording_failed", resource_id=live_id)
-                    )
+                    events.append(self.recording_event(recording_id=item["id"], resource_id=live_id, failed=True))
         return events
 
     # --- playback and recordings ----------------------------------------------------------------
@@ -268,15 +250,6 @@ class WowzaBackend(StreamingBackend):
             # must send it (hls.js: withCredentials).
             data["withCredentials"] = True
         return data
-
-    def output_remove(self, *, stream_id) -> None:
-        return None
-
-    def recording_part_stream_id(self, *, path: str) -> str | None:
-        return None
-
-    def recording_save(self, *, name, path):
-        raise NotImplementedError("Wowza stores its recordings itself.")
 
     def recording_url(self, *, name: str, expires_at: datetime) -> str:
         # Wowza's own (expiring) download URL of the recording.

@@ -1,6 +1,7 @@
-"""A small JSON client of the Wowza Video REST API: `Authorization: Bearer <WOWZA_API_KEY>`, timeouts,
-and retries with backoff for what is safe to repeat (GET, PUT, PATCH, DELETE on 429, 5xx and timeouts;
-POST is sent once)."""
+"""A small JSON client of Wowza's REST APIs: timeouts, and retries with backoff for what is safe to repeat
+(GET, PUT, PATCH, DELETE on 429, 5xx and timeouts; POST is sent once). Wowza Video: `Authorization: Bearer
+<WOWZA_API_KEY>`; Wowza Streaming Engine passes its own opener (engine.py: it answers Engine's Basic or
+Digest challenge) and, for server-wide resources, another base URL."""
 
 import json
 import time
@@ -19,17 +20,20 @@ class WowzaNotFound(MediaProviderError):
     pass
 
 
-def request(method: str, path: str, body: dict | None = None, query: dict | None = None) -> dict:
-    url = settings.WOWZA_API_URL.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
+def request(
+    method: str, path: str, body: dict | None = None, query: dict | None = None, *, base_url: str = "", opener=None
+) -> dict:
+    url = (base_url or settings.WOWZA_API_URL).rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
     data = json.dumps(body).encode() if body is not None else None
     attempts = settings.WOWZA_MAX_ATTEMPTS if method in SAFE_TO_REPEAT else 1
     for attempt in range(attempts):
         req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {settings.WOWZA_API_KEY}")
+        if opener is None:
+            req.add_header("Authorization", f"Bearer {settings.WOWZA_API_KEY}")
         req.add_header("Content-Type", "application/json")
         req.add_header("Accept", "application/json")
         try:
-            with urllib.request.urlopen(req, timeout=settings.WOWZA_TIMEOUT_SECONDS) as response:
+            with (opener or urllib.request.urlopen)(req, timeout=settings.WOWZA_TIMEOUT_SECONDS) as response:
                 text = response.read()
                 return json.loads(text) if text else {}
         except urllib.error.HTTPError as exc:
