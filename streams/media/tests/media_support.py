@@ -1,4 +1,5 @@
-"""Helpers of the media tests: a private nginx-rtmp from the project's config, a synthetic publisher."""
+"""Helpers of the media tests: a private nginx-rtmp from the project's config, a synthetic publisher, Celery
+tasks run in the test, a show created through the API."""
 
 import shutil
 import subprocess
@@ -6,10 +7,13 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
+from livestream_site.celery import app as celery_app
 from livestream_site.testing.processes import free_port  # noqa: F401 - the media tests import it from here
 from streams.media.backends.rtmp import config
 
@@ -19,6 +23,25 @@ needs_media = pytest.mark.skipif(
     ),
     reason="nginx with the RTMP module and ffmpeg are not installed (scripts/system-deps.sh)",
 )
+
+
+@contextmanager
+def celery_eager():
+    """Celery tasks run in the caller, their failures kept by the task as a worker would keep them."""
+    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
+    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
+    try:
+        yield
+    finally:
+        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
+
+
+def stream_create(client, capture, **fields):
+    """POST /api/livestreams/ a show five minutes ahead (`fields` add to or replace its body), running what the
+    creation does after its commit (`capture`: django_capture_on_commit_callbacks)."""
+    body = {"title": "Show", "scheduledStartTime": (timezone.now() + timedelta(minutes=5)).isoformat(), **fields}
+    with capture(execute=True):
+        return client.post("/api/livestreams/", body, format="json")
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):

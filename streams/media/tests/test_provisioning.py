@@ -9,13 +9,11 @@ way providers do (a retryable 5xx, or a refusal).
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import pytest
-from django.utils import timezone
 
-from livestream_site.celery import app as celery_app
 from payments.tests.factories import paid_ticket_factory
 from streams.media import services as media_services
 from streams.media.backends import (
@@ -27,6 +25,8 @@ from streams.media.backends import (
     backend_configuration_errors,
 )
 from streams.models import LiveStream, LiveStreamRecording, MediaProviderEvent
+
+from .media_support import celery_eager, stream_create
 
 LEDGER: dict = {}
 
@@ -111,24 +111,16 @@ def ledger(settings):
     settings.STREAMING_BACKEND = f"{__name__}.LedgerBackend"
     LEDGER.clear()
     LEDGER.update(calls=[], resources={}, fail={})
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
-    yield LEDGER
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
+    with celery_eager():
+        yield LEDGER
     LEDGER.clear()
-
-
-def _create(client, django_capture_on_commit_callbacks, **fields):
-    body = {"title": "Show", "scheduledStartTime": (timezone.now() + timedelta(minutes=5)).isoformat(), **fields}
-    with django_capture_on_commit_callbacks(execute=True):
-        return client.post("/api/livestreams/", body, format="json")
 
 
 @pytest.mark.django_db
 def test_a_created_stream_gets_its_resource_and_the_providers_key(
     ledger, client_for, artist, django_capture_on_commit_callbacks
 ):
-    response = _create(client_for(artist), django_capture_on_commit_callbacks)
+    response = stream_create(client_for(artist), django_capture_on_commit_callbacks)
     assert response.status_code == 201, response.content
     stream = LiveStream.objects.get(pk=response.json()["id"])
     assert (stream.media_backend, stream.media_resource) == (
@@ -160,7 +152,7 @@ def test_a_provider_outage_leaves_the_stream_pending_until_the_reconcile_provisi
     ledger, client_for, artist, viewer, django_capture_on_commit_callbacks
 ):
     ledger["fail"]["provision"] = "retryable"
-    response = _create(client_for(artist), django_capture_on_commit_callbacks)
+    response = stream_create(client_for(artist), django_capture_on_commit_callbacks)
     assert response.status_code == 201
     stream = LiveStream.objects.get(pk=response.json()["id"])
     assert stream.media_backend == "" and "503" in stream.media_error
@@ -187,7 +179,9 @@ def test_a_stream_the_backend_cannot_carry_is_refused_with_the_field(
     ledger, client_for, artist, django_capture_on_commit_callbacks
 ):
     ledger["no_private"] = True
-    response = _create(client_for(artist), django_capture_on_commit_callbacks, isPayPerView=True, ticketPrice="5.00")
+    response = stream_create(
+        client_for(artist), django_capture_on_commit_callbacks, isPayPerView=True, ticketPrice="5.00"
+    )
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "validation_error" and "LEDGER_KEY" in error["fields"]["isPayPerView"][0]
@@ -198,7 +192,9 @@ def test_a_stream_the_backend_cannot_carry_is_refused_with_the_field(
 def test_key_rotation_goes_through_the_provider_and_its_failure_is_a_502(
     ledger, client_for, artist, django_capture_on_commit_callbacks
 ):
-    stream = LiveStream.objects.get(pk=_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"])
+    stream = LiveStream.objects.get(
+        pk=stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    )
     rotated = client_for(artist).post(f"/api/livestreams/{stream.id}/stream-key/rotate/")
     assert rotated.json() == {"streamKey": "key-2"}
     ledger["fail"]["rotate"] = "fatal"
@@ -212,7 +208,7 @@ def test_key_rotation_goes_through_the_provider_and_its_failure_is_a_502(
 def test_deleting_a_stream_deletes_its_resource_after_commit(
     ledger, client_for, artist, django_capture_on_commit_callbacks
 ):
-    stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    stream_id = stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
     with django_capture_on_commit_callbacks(execute=True):
         assert client_for(artist).delete(f"/api/livestreams/{stream_id}/").status_code == 204
     assert ledger["calls"][-1] == ("deprovision", f"res-{stream_id}")
@@ -231,7 +227,7 @@ def test_provider_events_drive_the_stream_once_each(
     ledger, client_for, artist, viewer, anon_client, django_capture_on_commit_callbacks, settings
 ):
     settings.STREAM_RECONNECT_WINDOW_SECONDS = 0
-    response = _create(
+    response = stream_create(
         client_for(artist),
         django_capture_on_commit_callbacks,
         isPayPerView=True,
@@ -327,7 +323,9 @@ def test_the_platform_does_not_start_with_an_unknown_backend():
 def test_a_new_provider_session_replaces_the_running_one_and_an_ended_stream_is_stopped(
     ledger, client_for, artist, anon_client, django_capture_on_commit_callbacks
 ):
-    stream = LiveStream.objects.get(pk=_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"])
+    stream = LiveStream.objects.get(
+        pk=stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    )
     resource = f"res-{stream.id}"
 
     def start(event_id, session):
