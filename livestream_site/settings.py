@@ -466,7 +466,7 @@ IVS_EVENTS_SECRET = env("IVS_EVENTS_SECRET", default="")
 IVS_MAX_ATTEMPTS = env.int("IVS_MAX_ATTEMPTS", default=4)
 # --- Wowza Video (STREAMING_BACKEND=wowza; streams/media/backends/wowza) ----------------------------
 # WOWZA_API_KEY: a Wowza Video access token (JWT, sent as a bearer token); WOWZA_API_URL: the REST API's
-# base (a Wowza Streaming Engine REST endpoint is refused at start: not supported yet).
+# base (a Wowza Streaming Engine REST endpoint selects Streaming Engine instead: the block below).
 WOWZA_API_KEY = env("WOWZA_API_KEY", default="")
 WOWZA_API_URL = env("WOWZA_API_URL", default="https://api.video.wowza.com/api/v2.0")
 WOWZA_BROADCAST_LOCATION = env("WOWZA_BROADCAST_LOCATION", default="us_west_oregon")
@@ -474,6 +474,23 @@ WOWZA_BROADCAST_LOCATION = env("WOWZA_BROADCAST_LOCATION", default="us_west_oreg
 WOWZA_TOKEN_AUTH_SECRET = env("WOWZA_TOKEN_AUTH_SECRET", default="")
 WOWZA_TIMEOUT_SECONDS = env.float("WOWZA_TIMEOUT_SECONDS", default=10)
 WOWZA_MAX_ATTEMPTS = env.int("WOWZA_MAX_ATTEMPTS", default=3)
+# --- Wowza Streaming Engine (STREAMING_BACKEND=wowza; streams/media/backends/wowza/engine.py) -----------
+# Selected by a WOWZA_API_URL whose path has /v2/servers/: Engine's REST endpoint down to the virtual host,
+# http://<host>:8087/v2/servers/_defaultServer_/vhosts/_defaultVHost_. WOWZA_API_USER and WOWZA_API_KEY are
+# an Engine administrator's user name and password (sent as Engine asks: Basic or Digest). The timeout and
+# tries above apply.
+WOWZA_API_USER = env("WOWZA_API_USER", default="")
+# The live application encoders publish to, and the VOD application that plays the recorder's files.
+WOWZA_ENGINE_APPLICATION = env("WOWZA_ENGINE_APPLICATION", default="live")
+WOWZA_ENGINE_VOD_APPLICATION = env("WOWZA_ENGINE_VOD_APPLICATION", default="vod")
+# Where encoders reach Engine (rtmp://host:1935; the application is appended) and where viewers reach its
+# HLS (https://host or http://host:1935).
+WOWZA_ENGINE_INGEST_URL = env("WOWZA_ENGINE_INGEST_URL", default="")
+WOWZA_ENGINE_PLAYBACK_URL = env("WOWZA_ENGINE_PLAYBACK_URL", default="")
+# SecureToken version 2 (SHA-256) of both applications: the shared secret signs every playback URL (required
+# for pay-per-view), and the query parameter prefix.
+WOWZA_ENGINE_SECURE_TOKEN_SECRET = env("WOWZA_ENGINE_SECURE_TOKEN_SECRET", default="")
+WOWZA_ENGINE_SECURE_TOKEN_PREFIX = env("WOWZA_ENGINE_SECURE_TOKEN_PREFIX", default="wowzatoken")
 # One provisioning of a stream's resource on a managed media system at a time (above its task's limit).
 MEDIA_PROVISION_LOCK_SECONDS = env.int("MEDIA_PROVISION_LOCK_SECONDS", default=120)
 

@@ -2,8 +2,10 @@
 
 The media plane's services, selectors and API speak only to this interface; `settings.STREAMING_BACKEND`
 picks the implementation: a name in BACKENDS (one package or module per provider in this folder;
-`rtmp` is the self-hosted nginx-rtmp + ffmpeg media server) or a dotted path to a class. A new
-provider brings its module, its entry in BACKENDS and its tests; nothing else changes.
+`rtmp` is the self-hosted nginx-rtmp + ffmpeg media server) or a dotted path to a class, or to a function
+that returns the class from the settings (a provider with flavours: `wowza` is Wowza Video or Wowza
+Streaming Engine by WOWZA_API_URL). A new provider brings its module, its entry in BACKENDS and its tests;
+nothing else changes.
 """
 
 from abc import ABC, abstractmethod
@@ -19,7 +21,9 @@ from django.utils.module_loading import import_string
 BACKENDS = {
     "rtmp": "streams.media.backends.rtmp.RtmpBackend",
     "ivs": "streams.media.backends.ivs.IvsBackend",
-    "wowza": "streams.media.backends.wowza.WowzaBackend",
+    "wowza": "streams.media.backends.wowza.backend_class",
+    # What `wowza` picks for a Streaming Engine URL, by its own name: its resources are not Wowza Video's.
+    "wowza_engine": "streams.media.backends.wowza.WowzaEngineBackend",
 }
 
 # The height each maxQuality allows.
@@ -225,11 +229,17 @@ class StreamingBackend(ABC):
 
 
 @cache
-def _backend_class(name: str) -> type[StreamingBackend]:
+def _backend_import(name: str):
     try:
         return import_string(BACKENDS.get(name, name))
     except ImportError as exc:
         raise ValueError(f"Unknown STREAMING_BACKEND {name!r}") from exc
+
+
+def _backend_class(name: str) -> type[StreamingBackend]:
+    found = _backend_import(name)
+    # A class, or a function that picks one from the settings (read each time: they decide).
+    return found if isinstance(found, type) else found()
 
 
 def get_backend(name: str | None = None) -> StreamingBackend:

@@ -1,12 +1,18 @@
-"""Wowza Video (REST API v2.0, JWT bearer) as the media system: a Wowza live stream per stream, RTMP ingest
-with the live stream's stream name and credentials, HLS playback through Wowza CDN on Fastly with
-token authentication for pay-per-view, recordings by Wowza's recorder. Wowza Video sends the platform no
-callbacks it can trust, so a task polls state, ingest and recordings (media_poll).
-
-The Wowza Streaming Engine REST API (selected by a WOWZA_API_URL of the form
-http://host:8087/v2/servers/...) is not supported yet: such a URL stops the platform at start.
+"""Wowza as the media system, in the flavour WOWZA_API_URL names: Wowza Video (REST API v2.0, JWT bearer;
+backend.py) or Wowza Streaming Engine (its REST API, a URL with /v2/servers/ in its path:
+http://host:8087/v2/servers/_defaultServer_/vhosts/_defaultVHost_; engine.py). Both share the HTTP client
+(client.py: retries with backoff) and what polled media systems have in common (base.py): neither sends
+callbacks the platform can trust, so a task polls state, ingest and recordings (media_poll).
 """
 
-from .backend import WowzaBackend
+from django.conf import settings
 
-__all__ = ["WowzaBackend"]
+from .backend import WowzaBackend
+from .engine import WowzaEngineBackend, is_engine_url
+
+__all__ = ["WowzaBackend", "WowzaEngineBackend", "backend_class"]
+
+
+def backend_class() -> type[WowzaBackend] | type[WowzaEngineBackend]:
+    """STREAMING_BACKEND=wowza: Wowza Streaming Engine when WOWZA_API_URL is its REST endpoint, else Wowza Video."""
+    return WowzaEngineBackend if is_engine_url(settings.WOWZA_API_URL) else WowzaBackend
