@@ -93,8 +93,10 @@ def test_pay_per_view_stream_on_wowza_engine_end_to_end(
     # recorder, one file for the stream that a reconnect would add to.
     assert not engine.encoder_connect("live", name, username=name, password="guess")
     assert engine.encoder_connect("live", ingest["streamKey"], username=ingest["username"], password=ingest["password"])
+    engine.failures.append(("POST", 503))  # the recorder does not start at the first try
     with capture(execute=True):
         media_services.media_poll()
+        assert name not in engine.recorders
         media_services.media_poll()  # seen twice: one publish
     stream.refresh_from_db()
     assert stream.status == "live" and stream.ingest.generation == 1

@@ -279,7 +279,10 @@ class WowzaEngineBackend(WowzaPolledBackend):
         if self.publishing_open(stream):
             events += self.publish_events(stream=stream, resource_id=resource["id"])
             if stream.is_recording_enabled and any(e.kind == "publish_started" for e in events):
-                self._recorder_start(resource)
+                try:
+                    self._recorder_start(resource)
+                except MediaProviderError as exc:  # the stream still goes live; the next poll tries again
+                    logger.warning("Wowza Streaming Engine: the recorder of %s did not start: %s", stream.id, exc)
         if stream.is_recording_enabled and stream.status == "ended":
             recorder = self._recorder(resource)
             if recorder is None:
