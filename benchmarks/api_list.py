@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.analytics_ingest import database_ensure  # noqa: E402
 from benchmarks.chat_fanout import _free_port, _wait_for_port, process_cpu_seconds  # noqa: E402
+from benchmarks.report import results_write  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 # Each workload: the baseline's path and ours ({stream} is the pay-per-view stream of the viewer's ticket).
 WORKLOADS = {
     "list": {"baseline": "/bench/plain-streams", "ours": "/api/livestreams?pageSize=50"},
@@ -178,10 +178,10 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             server.kill()
     for name, paths in workloads.items():
-        results_write(name, paths, totals[name], setup["queries"])
+        workload_report(name, paths, totals[name], setup["queries"])
 
 
-def results_write(name: str, paths: dict, totals: dict[str, list[dict]], queries: dict) -> None:
+def workload_report(name: str, paths: dict, totals: dict[str, list[dict]], queries: dict) -> None:
     results = []
     for kind, runs in totals.items():
         best = max(runs, key=lambda run: run["requests_per_s"])
@@ -202,11 +202,7 @@ def results_write(name: str, paths: dict, totals: dict[str, list[dict]], queries
         print(" | ".join(str(result[column]) for column in columns))
     ratio = round(results[1]["requests_per_s"] / results[0]["requests_per_s"], 2)
     print(f"ours / baseline: requests/s x{ratio} (best round of each; the rounds alternate)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"api_{name}.json"
-    payload = {"benchmark": "api", "at": time.time(), "load_average": os.getloadavg(), "results": results}
-    path.write_text(json.dumps({**payload, "ratios_to_baseline": {"ours": ratio}}, indent=2) + "\n")
-    print(f"written {path.relative_to(ROOT)}")
+    results_write(f"api_{name}", "api", results, {"ours": ratio})
 
 
 if __name__ == "__main__":

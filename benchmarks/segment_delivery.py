@@ -50,8 +50,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.chat_fanout import _free_port, _wait_for_port, process_cpu_seconds, process_tree  # noqa: E402
+from benchmarks.report import results_write  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
 CACHE = ROOT / "var" / "bench" / "segment-ladder"
 # Where the server block's catch-all begins: the baseline location goes right before it.
 ANCHOR = "        location / {\n            return 404;"
@@ -309,20 +309,10 @@ def main() -> None:
             f"{kind}: signed / plain x{ratios[kind]['requests_per_s']} requests/s, x{ratios[kind]['mb_per_s']} "
             f"MB/s (means of {args.rounds} alternating rounds; per round: {ratios[kind]['rounds']})"
         )
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "segment_delivery.json"
-    payload = {
-        "benchmark": "segment_delivery",
-        "at": time.time(),
-        "load_average": os.getloadavg(),
-        "client": f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {args.rounds} rounds alternating",
-        "files": sizes,
-        "cache_headers": headers,
-        "results": results,
-        "ratios_to_baseline": ratios,
-    }
-    path.write_text(json.dumps(payload, indent=2) + "\n")
-    print(f"written {path.relative_to(ROOT)}")
+    client = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {args.rounds} rounds alternating"
+    results_write(
+        "segment_delivery", "segment_delivery", results, ratios, client=client, files=sizes, cache_headers=headers
+    )
 
 
 if __name__ == "__main__":
