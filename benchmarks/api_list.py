@@ -48,7 +48,8 @@ def prepare(env: dict, streams: int) -> dict:
     """Migrate, create the streams and the viewer with a ticket (once), sign the viewer in; returns
     {"stream", "cookie", "queries": {path: queries of one request}}."""
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    paths = [path for workload in WORKLOADS.values() for path in workload.values()]
+    # As the load runs them: the list anonymous, /access signed in.
+    paths = {name: list(workload.values()) for name, workload in WORKLOADS.items()}
     script = f"""
 import json
 import django
@@ -71,13 +72,15 @@ if stream is None:
     paid_ticket_factory(stream=stream, user=viewer)
 client = Client(HTTP_HOST="127.0.0.1")
 client.force_login(viewer)
+clients = {{"list": Client(HTTP_HOST="127.0.0.1"), "access": client}}
 queries = {{}}
-for path in {paths!r}:
-    path = path.format(stream=stream.id)
-    assert client.get(path).status_code == 200, path
-    with CaptureQueriesContext(connection) as captured:
-        client.get(path)
-    queries[path] = len(captured.captured_queries)
+for name, workload in {paths!r}.items():
+    for path in workload:
+        path = path.format(stream=stream.id)
+        assert clients[name].get(path).status_code == 200, path
+        with CaptureQueriesContext(connection) as captured:
+            clients[name].get(path)
+        queries[path] = len(captured.captured_queries)
 answers = [client.get(path.format(stream=stream.id)).json() for path in {list(WORKLOADS["access"].values())!r}]
 assert answers[0] == answers[1] == {{"hasAccess": True, "reason": "ticket"}}, answers
 print(json.dumps({{"stream": str(stream.id), "cookie": client.cookies["sessionid"].value, "queries": queries}}))

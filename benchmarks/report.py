@@ -89,6 +89,7 @@ def _rows(name: str, data: dict) -> list[list[str]]:
             figure = f"{result['requests_per_s']} req/s, {result['mb_per_s']} MB/s, {result['errors']} errors"
             against = f"{plain['requests_per_s']} req/s, {plain['mb_per_s']} MB/s (plain nginx location)"
             text = f"x{ratio['requests_per_s']} requests/s, x{ratio['mb_per_s']} MB/s"
+            text += f", nginx CPU/request x{ratio['nginx_cpu_per_request']}" if "nginx_cpu_per_request" in ratio else ""
             rows.append([name, f"signed {result['kind']}", figure, against, text, load])
         elif kind == "analytics_ingest":
             figure = f"{result['rows_per_s']:,} rows/s ({result['what']})"

@@ -304,10 +304,17 @@ def main() -> None:
             "requests_per_s": round(mean["signed"]["requests_per_s"] / mean["plain"]["requests_per_s"], 2),
             "mb_per_s": round(mean["signed"]["mb_per_s"] / max(0.1, mean["plain"]["mb_per_s"]), 2),
             "rounds": [round(a["requests_per_s"] / b["requests_per_s"], 2) for a, b in pairs],
+            # nginx's CPU per request, signed over plain: steadier than requests/s on a shared machine.
+            "nginx_cpu_per_request": round(
+                sum(r["nginx_cpu_us_per_request"] for r in runs[("signed", kind)])
+                / sum(r["nginx_cpu_us_per_request"] for r in runs[("plain", kind)]),
+                2,
+            ),
         }
         print(
             f"{kind}: signed / plain x{ratios[kind]['requests_per_s']} requests/s, x{ratios[kind]['mb_per_s']} "
-            f"MB/s (means of {args.rounds} alternating rounds; per round: {ratios[kind]['rounds']})"
+            f"MB/s (means of {args.rounds} alternating rounds; per round: {ratios[kind]['rounds']}); "
+            f"nginx CPU per request x{ratios[kind]['nginx_cpu_per_request']}"
         )
     client = f"wrk -t{args.threads} -c{args.connections} -d{args.seconds}s, {args.rounds} rounds alternating"
     results_write(
