@@ -80,8 +80,8 @@ bench: venv
 	echo "== Socket.IO fan-out, 1,000 viewers"; $(PY) benchmarks/chat_fanout.py --viewers 1000 --servers ours,ours-socketio,socketio-minimal; \
 	echo "== join storm, 2,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 2000 --web-processes $(BENCH_WEB_PROCESSES); \
 	echo "== join storm, 10,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 10000 --web-processes $(BENCH_WEB_PROCESSES); \
-	echo "== API: a page of 50 streams, /access"; DATABASE_URL="$(BENCH_DATABASE_URL)_api" $(PY) benchmarks/api_list.py; \
-	echo "== segment delivery"; $(PY) benchmarks/segment_delivery.py; \
+	echo "== API: a page of 50 streams, /access"; DATABASE_URL="$(BENCH_DATABASE_URL)_api" $(PY) benchmarks/api_list.py --seconds 5; \
+	echo "== segment delivery"; $(PY) benchmarks/segment_delivery.py --seconds 5; \
 	echo "== analytics ingest"; $(PY) benchmarks/analytics_ingest.py; \
 	echo "== analytics rollup"; $(PY) benchmarks/analytics_rollup.py; \
 	echo "== ratios to the baselines of the same runs"; $(PY) benchmarks/report.py
