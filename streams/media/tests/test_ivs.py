@@ -18,11 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 
 from accounts.tests.factories import UserFactory
 from livestream_site.celery import app as celery_app
-from livestream_site.testing.processes import free_port
 from payments.tests.factories import paid_ticket_factory
 from streams.media import services as media_services
 from streams.media.backends import backend_configuration_errors
@@ -36,15 +34,6 @@ KEY_PAIR_ARN = f"arn:aws:ivs:{REGION}:{ACCOUNT}:playback-key/KeyPair1234"
 RECORDING_CONFIG_ARN = f"arn:aws:ivs:{REGION}:{ACCOUNT}:recording-configuration/Rec1234"
 EVENTS_SECRET = "ivs-events-test-secret"
 SESSION = "st-1AbCdEfGhIjKlMnOpQrStUv"  # an IVS stream id (26 characters)
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
