@@ -40,10 +40,10 @@ import struct
 import threading
 import time
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import urlsplit
 
 import boto3
+
+from .http_double import JsonDouble
 
 CHANNEL_RE = re.compile(r"^[a-zA-Z0-9 !#$%&()+\-:;<=.>?@\[\]^_{}|~,]{1,63}$")
 S3_REGION_NAMES = {0: "us-east-1", 1: "us-east-2", 2: "us-west-1", 3: "us-west-2", 4: "eu-west-1", 7: "eu-central-1"}
@@ -107,7 +107,7 @@ def token_read(token: str, certificate: str) -> dict | None:
     return {"appId": app_id.decode(), "issueTs": issued, "expire": expire, "salt": salt, "services": services}
 
 
-class AgoraDouble:
+class AgoraDouble(JsonDouble):
     def __init__(self, *, app_id: str, certificate: str, customer_id: str, customer_secret: str, s3_endpoint: str):
         self.app_id, self.certificate = app_id, certificate
         self.auth = "Basic " + base64.b64encode(f"{customer_id}:{customer_secret}".encode()).decode()
@@ -139,7 +139,7 @@ class AgoraDouble:
         self.hosts.get(key.get("channel"), set()).discard(int(key.get("uid", 0)))
 
     # --- the API ------------------------------------------------------------------------------------
-    def handle(self, method: str, path: str, headers, body: bytes) -> tuple[int, dict | None]:
+    def handle(self, method: str, path: str, query: dict, headers, body: bytes) -> tuple[int, dict | None]:
         if headers.get("Authorization") != self.auth:
             return 401, {"message": "Invalid authentication credentials."}
         with self._lock:
@@ -330,37 +330,3 @@ class AgoraDouble:
         text = f"#EXTM3U\n#EXT-X-TARGETDURATION:10\n#EXTINF:10.0,\n{segment.rsplit('/', 1)[1]}\n#EXT-X-ENDLIST\n"
         s3.put_object(Bucket=storage["bucket"], Key=playlist, Body=text.encode())
         s3.put_object(Bucket=storage["bucket"], Key=segment, Body=b"agora-segment")
-
-    # --- the server -----------------------------------------------------------------------------
-    def start(self) -> "AgoraDouble":
-        double = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                status, payload = double.handle(
-                    self.command, urlsplit(self.path).path, self.headers, self.rfile.read(length)
-                )
-                data = json.dumps(payload).encode() if payload is not None else b""
-                try:
-                    self.send_response(status)
-                    self.send_header("Content-Type", "application/json")
-                    self.send_header("Content-Length", str(len(data)))
-                    self.end_headers()
-                    self.wfile.write(data)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the client gave up (a timeout test)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _answer
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

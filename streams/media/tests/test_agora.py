@@ -19,7 +19,6 @@ from django.conf import settings as django_settings
 from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from livestream_site.celery import app as celery_app
 from payments.tests.factories import paid_ticket_factory
 from streams.media import services as media_services
 from streams.media.backends import backend_configuration_errors
@@ -28,6 +27,7 @@ from streams.media.backends.agora.tokens import rtc_token
 from streams.models import LiveStream, LiveStreamRecording, MediaProviderEvent
 
 from .agora_double import AgoraDouble, token_read
+from .media_support import stream_create
 
 APP_ID = "970ca35de60c44645bbae8a215061b33"
 CERTIFICATE = "5cfd2fd1755d40ecb72977518be15d3b"
@@ -36,7 +36,7 @@ REGION = "us-west-2"
 
 
 @pytest.fixture
-def on_agora(settings, moto_url, monkeypatch):
+def on_agora(settings, moto_url, monkeypatch, media_tasks_inline):
     double = AgoraDouble(
         app_id=APP_ID,
         certificate=CERTIFICATE,
@@ -59,22 +59,11 @@ def on_agora(settings, moto_url, monkeypatch):
     settings.AGORA_RECORDING_ACCESS_KEY = "AKIAAGORARECORDER"
     settings.AGORA_RECORDING_SECRET_KEY = "agora-recorder-secret"
     settings.AWS_ENDPOINT_URL = moto_url
-    settings.STREAM_RECONNECT_WINDOW_SECONDS = 0
-    monkeypatch.setattr(media_services, "run_later", lambda task, *, args, countdown=0: task.apply(args=args))
     s3 = agora._s3()
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
     yield double
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
     double.stop()
-
-
-def _create(client, capture, **fields):
-    body = {"title": "Show", "scheduledStartTime": (timezone.now() + timedelta(minutes=5)).isoformat(), **fields}
-    with capture(execute=True):
-        return client.post("/api/livestreams/", body, format="json")
 
 
 @pytest.mark.django_db
@@ -82,7 +71,7 @@ def test_pay_per_view_stream_on_agora_end_to_end(
     on_agora, client_for, artist, viewer, django_capture_on_commit_callbacks
 ):
     agora_api, capture = on_agora, django_capture_on_commit_callbacks
-    created = _create(client_for(artist), capture, isPayPerView=True, ticketPrice="9.00", isRecordingEnabled=True)
+    created = stream_create(client_for(artist), capture, isPayPerView=True, ticketPrice="9.00", isRecordingEnabled=True)
     assert created.status_code == 201, created.content
     stream = LiveStream.objects.get(pk=created.json()["id"])
     channel = f"livestage-{stream.id}"
@@ -166,7 +155,9 @@ def test_pay_per_view_stream_on_agora_end_to_end(
 def test_key_rotation_and_deletion_reach_agora(
     on_agora, client_for, artist, anon_client, django_capture_on_commit_callbacks
 ):
-    stream = LiveStream.objects.get(pk=_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"])
+    stream = LiveStream.objects.get(
+        pk=stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    )
     old = stream.media_resource["streamKey"]
     rotated = client_for(artist).post(f"/api/livestreams/{stream.id}/stream-key/rotate/")
     assert rotated.status_code == 200
@@ -208,7 +199,7 @@ def test_agora_failures_are_retried_or_kept_and_a_malformed_request_is_refused(
     # Creating a key is sent once: a 503 leaves the stream without a resource (never half-made), the
     # error kept on it; the reconcile provisions it later.
     on_agora.failures.append(("POST", 503))
-    stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    stream_id = stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
     stream = LiveStream.objects.get(pk=stream_id)
     assert stream.media_backend == "" and "503" in stream.media_error and not on_agora.keys
     assert client_for(artist).get(f"/api/livestreams/{stream_id}/ingest/").status_code == 409
@@ -235,7 +226,7 @@ def test_recording_on_agora_needs_the_recording_bucket(
     on_agora, client_for, artist, settings, django_capture_on_commit_callbacks
 ):
     settings.AGORA_RECORDING_BUCKET = ""
-    response = _create(client_for(artist), django_capture_on_commit_callbacks, isRecordingEnabled=True)
+    response = stream_create(client_for(artist), django_capture_on_commit_callbacks, isRecordingEnabled=True)
     assert response.status_code == 400
     assert "AGORA_RECORDING_BUCKET" in response.json()["error"]["fields"]["isRecordingEnabled"][0]
 
@@ -329,7 +320,7 @@ def test_viewer_tokens_verify_with_agoras_npm_package(settings):
 def test_the_watch_page_plays_agora_streams_with_the_agora_web_sdk(
     on_agora, client_for, artist, django_capture_on_commit_callbacks
 ):
-    stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    stream_id = stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
     page = client_for(artist).get(f"/streams/{stream_id}/").content.decode()
     assert "vendor/agora-rtc-sdk-ng/AgoraRTC_N-production.js" in page and "js/agora-player.js" in page
     assert '"player": "agora"' in page
@@ -338,6 +329,6 @@ def test_the_watch_page_plays_agora_streams_with_the_agora_web_sdk(
 
 @pytest.mark.django_db
 def test_the_watch_page_of_an_hls_backend_loads_no_agora_sdk(client_for, artist, django_capture_on_commit_callbacks):
-    stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    stream_id = stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
     page = client_for(artist).get(f"/streams/{stream_id}/").content.decode()
     assert "agora" not in page.lower() and '"player": "hls"' in page
