@@ -85,7 +85,9 @@ answers = [client.get(path.format(stream=stream.id)).json() for path in {list(WO
 assert answers[0] == answers[1] == {{"hasAccess": True, "reason": "ticket"}}, answers
 print(json.dumps({{"stream": str(stream.id), "cookie": client.cookies["sessionid"].value, "queries": queries}}))
 """
-    output = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True)
+    output = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True)
+    if output.returncode:
+        sys.exit(f"preparing the benchmark's data failed:\n{output.stderr.decode()[-3000:]}")
     return json.loads(output.stdout.decode().strip().splitlines()[-1])
 
 
