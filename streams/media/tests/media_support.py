@@ -1,5 +1,5 @@
-"""Helpers of the media tests: a private nginx-rtmp from the project's config, a synthetic publisher, Celery
-tasks run in the test, a show created through the API."""
+"""Helpers of the media tests: a private nginx-rtmp from the project's config, a synthetic publisher, a show
+created through the API (media tasks run inline with conftest.py's media_tasks_inline)."""
 
 import shutil
 import subprocess
@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 from django.utils import timezone
 
-from livestream_site.celery import app as celery_app
 from livestream_site.testing.processes import free_port  # noqa: F401 - the media tests import it from here
 from streams.media.backends.rtmp import config
 
@@ -23,25 +22,6 @@ needs_media = pytest.mark.skipif(
     ),
     reason="nginx with the RTMP module and ffmpeg are not installed (scripts/system-deps.sh)",
 )
-
-
-@contextmanager
-def celery_eager():
-    """Celery tasks run in the caller, their failures kept by the task as a worker would keep them."""
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
-    try:
-        yield
-    finally:
-        celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
-
-
-def stream_create(client, capture, **fields):
-    """POST /api/livestreams/ a show five minutes ahead (`fields` add to or replace its body), running what the
-    creation does after its commit (`capture`: django_capture_on_commit_callbacks)."""
-    body = {"title": "Show", "scheduledStartTime": (timezone.now() + timedelta(minutes=5)).isoformat(), **fields}
-    with capture(execute=True):
-        return client.post("/api/livestreams/", body, format="json")
 
 
 def wait_for(predicate, *, timeout: float, interval: float = 0.2, message: str = "condition"):
@@ -156,3 +136,10 @@ def ffprobe_duration(path: Path) -> float:
         check=True,
     ).stdout
     return float(output.strip())
+
+
+def stream_create(client, capture, **fields):
+    """POST /api/livestreams/ (a show in five minutes), running what it enqueues after commit."""
+    body = {"title": "Show", "scheduledStartTime": (timezone.now() + timedelta(minutes=5)).isoformat(), **fields}
+    with capture(execute=True):
+        return client.post("/api/livestreams/", body, format="json")

@@ -18,17 +18,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 
 from accounts.tests.factories import UserFactory
-from livestream_site.testing.processes import free_port
 from payments.tests.factories import paid_ticket_factory
 from streams.media import services as media_services
 from streams.media.backends import backend_configuration_errors
 from streams.media.backends.ivs import backend as ivs
 from streams.models import LiveStream, LiveStreamRecording
 
-from .media_support import celery_eager, stream_create
+from .media_support import stream_create
 
 REGION = "us-west-2"
 ACCOUNT = "123456789012"
@@ -37,15 +35,6 @@ KEY_PAIR_ARN = f"arn:aws:ivs:{REGION}:{ACCOUNT}:playback-key/KeyPair1234"
 RECORDING_CONFIG_ARN = f"arn:aws:ivs:{REGION}:{ACCOUNT}:recording-configuration/Rec1234"
 EVENTS_SECRET = "ivs-events-test-secret"
 SESSION = "st-1AbCdEfGhIjKlMnOpQrStUv"  # an IVS stream id (26 characters)
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -59,7 +48,7 @@ def playback_key(tmp_path):
 
 
 @pytest.fixture
-def on_ivs(settings, moto_url, monkeypatch, playback_key):
+def on_ivs(settings, moto_url, monkeypatch, playback_key, media_tasks_inline):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     settings.STREAMING_BACKEND = "ivs"
@@ -71,15 +60,10 @@ def on_ivs(settings, moto_url, monkeypatch, playback_key):
     settings.IVS_RECORDING_BUCKET = BUCKET
     settings.IVS_EVENTS_SECRET = EVENTS_SECRET
     settings.IVS_MAX_ATTEMPTS = 2
-    settings.STREAM_RECONNECT_WINDOW_SECONDS = 0
-    # The reconnect window's task runs in this thread (eager run_later would use a timer thread, outside
-    # the test's transaction).
-    monkeypatch.setattr(media_services, "run_later", lambda task, *, args, countdown=0: task.apply(args=args))
     s3 = ivs.s3_client()
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    with celery_eager():
-        yield settings
+    yield settings
 
 
 def _event(detail_type: str, channel_arn: str, detail: dict, event_id: str) -> str:

@@ -26,7 +26,7 @@ from streams.media.backends import (
 )
 from streams.models import LiveStream, LiveStreamRecording, MediaProviderEvent
 
-from .media_support import celery_eager, stream_create
+from .media_support import stream_create
 
 LEDGER: dict = {}
 
@@ -107,12 +107,11 @@ class LedgerBackend(StreamingBackend):
 
 
 @pytest.fixture
-def ledger(settings):
+def ledger(settings, media_tasks_inline):
     settings.STREAMING_BACKEND = f"{__name__}.LedgerBackend"
     LEDGER.clear()
     LEDGER.update(calls=[], resources={}, fail={})
-    with celery_eager():
-        yield LEDGER
+    yield LEDGER
     LEDGER.clear()
 
 

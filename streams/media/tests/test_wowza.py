@@ -18,24 +18,21 @@ from streams.media.backends import backend_configuration_errors
 from streams.media.backends.wowza.tokens import fastly_token
 from streams.models import LiveStream, LiveStreamRecording, MediaProviderEvent
 
-from .media_support import celery_eager, stream_create
+from .media_support import stream_create
 from .wowza_double import WowzaDouble
 
 SECRET = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
 
 @pytest.fixture
-def wowza(settings, monkeypatch):
+def wowza(settings, monkeypatch, media_tasks_inline):
     double = WowzaDouble().start()
     settings.STREAMING_BACKEND = "wowza"
     settings.WOWZA_API_URL = f"{double.url}/api/v2.0"
     settings.WOWZA_API_KEY = double.token
     settings.WOWZA_TOKEN_AUTH_SECRET = SECRET
     settings.WOWZA_MAX_ATTEMPTS = 3
-    settings.STREAM_RECONNECT_WINDOW_SECONDS = 0
-    monkeypatch.setattr(media_services, "run_later", lambda task, *, args, countdown=0: task.apply(args=args))
-    with celery_eager():
-        yield double
+    yield double
     double.stop()
 
 

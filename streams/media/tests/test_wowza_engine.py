@@ -18,7 +18,7 @@ from streams.media.backends.wowza import WowzaBackend, WowzaEngineBackend
 from streams.media.backends.wowza.tokens import secure_token_query
 from streams.models import LiveStream, LiveStreamRecording, MediaProviderEvent
 
-from .media_support import celery_eager, stream_create
+from .media_support import stream_create
 from .wowza_engine_double import WowzaEngineDouble
 
 SECRET = "4c1vEStage-secure-token"
@@ -36,14 +36,11 @@ def _configure(settings, double: WowzaEngineDouble) -> None:
 
 
 @pytest.fixture
-def engine(settings, monkeypatch):
+def engine(settings, media_tasks_inline):
     double = WowzaEngineDouble(secure_token_secret=SECRET).start()
     _configure(settings, double)
     settings.WOWZA_MAX_ATTEMPTS = 3
-    settings.STREAM_RECONNECT_WINDOW_SECONDS = 0
-    monkeypatch.setattr(media_services, "run_later", lambda task, *, args, countdown=0: task.apply(args=args))
-    with celery_eager():
-        yield double
+    yield double
     double.stop()
 
 

@@ -36,8 +36,9 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import unquote, urlencode
+
+from .http_double import JsonDouble, serve_json
 
 SERVER, VHOST, INSTANCE = "_defaultServer_", "_defaultVHost_", "_definst_"
 REALM = "Wowza"
@@ -72,7 +73,7 @@ def _done(message: str = "") -> tuple[int, dict]:
     return 200, {"success": True, "message": message, "data": None}
 
 
-class WowzaEngineDouble:
+class WowzaEngineDouble(JsonDouble):
     def __init__(self, *, auth: str = "digest", secure_token_secret: str = "", prefix: str = "wowzatoken"):
         self.auth = auth  # "digest" | "basic" | "none": Server.xml's RESTInterface/AuthenticationMethod
         self.user, self.password = "livestage-admin", secrets.token_urlsafe(12)
@@ -148,27 +149,29 @@ class WowzaEngineDouble:
         return f'Digest realm="{REALM}", nonce="{nonce}", qop="auth", algorithm=MD5'
 
     # --- the REST API --------------------------------------------------------------------------------
-    def handle(self, method: str, uri: str, headers, body: bytes) -> tuple[int, dict | None, dict]:
+    def handle(self, method: str, path: str, query: dict, headers, body: bytes) -> tuple[int, dict | None, dict]:
         """(status, JSON answer, extra headers)."""
+        # The URI the client's Digest response covers (the backend sends no query: its order cannot differ).
+        uri = path + (f"?{urlencode(query, doseq=True)}" if query else "")
         if not self._authenticated(method, uri, headers.get("Authorization", "")):
             answer = {"success": False, "message": "Unauthorized", "data": None}
             return 401, answer, {"WWW-Authenticate": self._challenge()}
         with self._lock:
-            for index, (failing_method, status) in enumerate(self.failures):
-                if failing_method == method:
-                    del self.failures[index]
-                    if status == "timeout":
-                        return 0, None, {}
-                    return status, {"success": False, "message": "Try again.", "data": None}, {}
-            path = urlsplit(uri).path
-            self.log.append((method, path))
-            try:
-                if "application/json" not in headers.get("Accept", ""):
-                    raise Refused(406, "This double answers JSON only: send Accept: application/json.")
-                status, answer = self._route(method, path, headers, body)
-                return status, answer, {}
-            except Refused as exc:
-                return exc.status, {"success": False, "message": exc.message, "data": None}, {}
+            failure = next((f for f in self.failures if f[0] == method), None)
+            if failure is None:
+                self.log.append((method, path))
+                try:
+                    if "application/json" not in headers.get("Accept", ""):
+                        raise Refused(406, "This double answers JSON only: send Accept: application/json.")
+                    status, answer = self._route(method, path, headers, body)
+                    return status, answer, {}
+                except Refused as exc:
+                    return exc.status, {"success": False, "message": exc.message, "data": None}, {}
+            self.failures.remove(failure)
+        if failure[1] == "timeout":  # answer later than any client waits (outside the lock: others go on)
+            time.sleep(self.timeout_seconds)
+            return 504, {"success": False, "message": "Gateway timeout.", "data": None}, {}
+        return failure[1], {"success": False, "message": "Try again.", "data": None}, {}
 
     @staticmethod
     def _json(headers, body: bytes, fields: set[str]) -> dict:
@@ -355,8 +358,14 @@ class WowzaEngineDouble:
             self.content[file] = [name]
 
     # --- HLS playback ----------------------------------------------------------------------------------
-    def play(self, path: str, query: str) -> int:
-        """Engine's answer to a player's GET of a playlist: SecureToken first, then the stream or file."""
+    def play(self, method: str, path: str, query: dict, headers, body: bytes) -> tuple[int, bytes, dict]:
+        """Engine's HTTP streaming: a player's GET of a playlist."""
+        status = self._play_status(path, query) if method == "GET" else 405
+        data = b"#EXTM3U\n#EXT-X-VERSION:3\n" if status == 200 else b""
+        return status, data, {"Content-Type": "application/vnd.apple.mpegurl"}
+
+    def _play_status(self, path: str, query: dict) -> int:
+        """SecureToken first, then the stream or file."""
         parts = [unquote(p) for p in path.strip("/").split("/")]
         if len(parts) != 3 or parts[2] != "playlist.m3u8" or parts[0] not in self.applications:
             return 404
@@ -368,8 +377,8 @@ class WowzaEngineDouble:
                 return 200 if self.incoming.get(stream, {}).get("application") == application else 404
             return 200 if stream.startswith("mp4:") and stream[4:] in self.content else 404
 
-    def _token_valid(self, content_path: str, query: str) -> bool:
-        params = parse_qsl(query, keep_blank_values=True)
+    def _token_valid(self, content_path: str, query: dict) -> bool:
+        params = [(name, value) for name, values in query.items() for value in values]
         given = dict(params).get(f"{self.prefix}hash", "")
         public = [f"{k}={v}" for k, v in params if k.startswith(self.prefix) and k != f"{self.prefix}hash"]
         hashed = "&".join(sorted([*public, self.secret]))
@@ -387,56 +396,13 @@ class WowzaEngineDouble:
 
     # --- the servers ---------------------------------------------------------------------------------
     def start(self) -> "WowzaEngineDouble":
-        double = self
-
-        class Api(BaseHTTPRequestHandler):
-            def _answer(self):
-                length = int(self.headers.get("Content-Length") or 0)
-                status, payload, extra = double.handle(self.command, self.path, self.headers, self.rfile.read(length))
-                if status == 0:  # a timeout: answer later than any client waits
-                    time.sleep(double.timeout_seconds)
-                    return
-                data = json.dumps(payload).encode() if payload is not None else b""
-                self.send_response(status)
-                for key, value in extra.items():
-                    self.send_header(key, value)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_DELETE = _answer
-
-            def log_message(self, *args):
-                pass
-
-        class Player(BaseHTTPRequestHandler):
-            def do_GET(self):
-                split = urlsplit(self.path)
-                status = double.play(split.path, split.query)
-                data = b"#EXTM3U\n#EXT-X-VERSION:3\n" if status == 200 else b""
-                self.send_response(status)
-                self.send_header("Content-Type", "application/vnd.apple.mpegurl")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        class Quiet(ThreadingHTTPServer):
-            def handle_error(self, request, client_address):
-                pass  # a client that gave up on a slow answer
-
-        self.servers = [Quiet(("127.0.0.1", 0), Api), Quiet(("127.0.0.1", 0), Player)]
-        for server in self.servers:
-            threading.Thread(target=server.serve_forever, daemon=True).start()
-        api_port, play_port = (server.server_address[1] for server in self.servers)
-        self.url = f"http://127.0.0.1:{api_port}/v2/servers/{SERVER}/vhosts/{VHOST}"
-        self.playback_url = f"http://127.0.0.1:{play_port}"
+        super().start()  # the REST API (port 8087)
+        self.url = f"{self.server.url}/v2/servers/{SERVER}/vhosts/{VHOST}"
+        self.player = serve_json(self.play)  # HLS playback (port 1935)
+        self.playback_url = self.player.url
         return self
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.shutdown()
-            server.server_close()
+        super().stop()
+        self.player.shutdown()
+        self.player.server_close()
