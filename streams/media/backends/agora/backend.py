@@ -15,13 +15,13 @@ https://docs.agora.io/en/cloud-recording/rest-api/overview.
 import logging
 import re
 import time
-import uuid
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.utils import timezone
 
-from .. import MediaEvent, MediaProviderError, Rendition, StreamingBackend, s3
+from .. import MediaEvent, MediaProviderError, s3
+from ..managed import PolledBackend
 from . import client, tokens
 from .client import AgoraNotFound
 
@@ -82,11 +82,8 @@ def _mixed_video(stream) -> dict:
     return {"width": width, "height": height, "fps": 30, "bitrate": bitrate, "mixedVideoLayout": 0}
 
 
-class AgoraBackend(StreamingBackend):
+class AgoraBackend(PolledBackend):
     name = "agora"
-    provisions = True
-    records_itself = True
-    polls = True
     player = "agora"
 
     # --- configuration and provisioning -----------------------------------------------------
@@ -232,9 +229,6 @@ class AgoraBackend(StreamingBackend):
         ingest["recording"] = recording  # Cloud Recording's own status of the session (query)
         return {"mediaServerReachable": True, "publishing": True, "ingest": ingest}
 
-    def renditions(self, *, stream) -> list[Rendition]:
-        return []  # viewers get the publisher's stream (Agora adapts it per viewer)
-
     def stream_poll(self, *, stream) -> list[MediaEvent]:
         """What Agora says about the stream now: the encoder's host joining and leaving the channel, a
         recording started when the show is live and stopped once it has ended."""
@@ -242,12 +236,9 @@ class AgoraBackend(StreamingBackend):
         channel = resource["channel"]
         events: list[MediaEvent] = []
         publishing = False
-        opens_at = stream.scheduled_start_time - timedelta(seconds=settings.STREAM_PUBLISH_OPENS_SECONDS)
-        if stream.status in ("scheduled", "live") and timezone.now() >= opens_at:
+        if self.publishing_open(stream):
             publishing = PUBLISHER_UID in self._hosts(channel)
-            kind = "publish_started" if publishing else "publish_ended"
-            # A poll has no event id: each observation is new, and the services ignore repeats.
-            events.append(MediaEvent(id=f"poll-{uuid.uuid4()}", kind=kind, resource_id=channel, session="agora"))
+            events.append(self.publish_event(connected=publishing, resource_id=channel))
         recording = resource.get("recording")
         if stream.is_recording_enabled and settings.AGORA_RECORDING_BUCKET:
             goes_live = stream.status == "live" or (stream.status == "scheduled" and stream.go_live_on_publish)
@@ -356,15 +347,6 @@ class AgoraBackend(StreamingBackend):
         channel = stream.media_resource["channel"]
         token = tokens.rtc_token(channel=channel, uid=uid, expires_at=expires_at)
         return {"type": "agora", "appId": settings.AGORA_APP_ID, "channel": channel, "uid": uid, "token": token}
-
-    def output_remove(self, *, stream_id) -> None:
-        return None
-
-    def recording_part_stream_id(self, *, path: str) -> str | None:
-        return None
-
-    def recording_save(self, *, name, path):
-        raise NotImplementedError("Agora's Cloud Recording stores its recordings itself.")
 
     def recording_url(self, *, name: str, expires_at: datetime) -> str:
         return s3.recording_url(_s3(), bucket=settings.AGORA_RECORDING_BUCKET, name=name, expires_at=expires_at)

@@ -10,14 +10,14 @@ import logging
 import re
 from datetime import datetime
 from functools import cache
-from pathlib import Path
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 from django.conf import settings
 
-from .. import HlsRequest, MediaEvent, MediaProviderError, Rendition, StreamingBackend, s3  # noqa: F401
+from .. import MediaEvent, MediaProviderError, s3
+from ..managed import ManagedBackend
 from . import events, tokens
 
 logger = logging.getLogger(__name__)
@@ -68,10 +68,8 @@ def _code(exc: MediaProviderError) -> str | None:
     return cause.response.get("Error", {}).get("Code") if isinstance(cause, ClientError) else None
 
 
-class IvsBackend(StreamingBackend):
+class IvsBackend(ManagedBackend):
     name = "ivs"
-    provisions = True
-    records_itself = True
 
     # --- configuration and provisioning -----------------------------------------------------
     @classmethod
@@ -284,9 +282,6 @@ class IvsBackend(StreamingBackend):
         }
         return {"mediaServerReachable": True, "publishing": True, "ingest": ingest}
 
-    def renditions(self, *, stream) -> list[Rendition]:
-        return []  # IVS transcodes its own ladder and does not list it
-
     # --- playback ---------------------------------------------------------------------------
     def playback_url(self, *, stream, expires_at: datetime, viewer_id: int | None = None) -> str:
         resource = stream.media_resource
@@ -295,16 +290,7 @@ class IvsBackend(StreamingBackend):
         token = tokens.playback_token_make(channel_arn=resource["id"], expires_at=expires_at, viewer_id=viewer_id)
         return f"{resource['playbackUrl']}?token={token}"
 
-    def output_remove(self, *, stream_id) -> None:
-        return None  # IVS keeps no live output once the stream ends
-
     # --- recordings (IVS writes them to S3; events.py learns when) -------------------------------
-    def recording_part_stream_id(self, *, path: str) -> str | None:
-        return None
-
-    def recording_save(self, *, name: str, path: Path) -> str:
-        raise NotImplementedError("IVS stores its recordings in S3 itself.")
-
     def recording_url(self, *, name: str, expires_at: datetime) -> str:
         return s3.recording_url(s3_client(), bucket=settings.IVS_RECORDING_BUCKET, name=name, expires_at=expires_at)
 
