@@ -81,6 +81,7 @@ bench: venv
 	echo "== API: a page of 50 streams"; DATABASE_URL="$(BENCH_DATABASE_URL)_api" $(PY) benchmarks/api_list.py; \
 	echo "== analytics ingest"; $(PY) benchmarks/analytics_ingest.py; \
 	echo "== analytics rollup"; $(PY) benchmarks/analytics_rollup.py; \
+	echo "== glass-to-glass latency, normal and HLS_LOW_LATENCY"; $(PY) benchmarks/glass_to_glass.py; \
 	echo "== ratios to the baselines of the same runs"; $(PY) benchmarks/report.py
 
 format: venv

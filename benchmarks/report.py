@@ -40,6 +40,16 @@ def _rows(name: str, data: dict) -> list[list[str]]:
             against = f"{baseline['deliveries_per_s']}/s, p99 {baseline['p99_ms']} ms" if baseline else "-"
             ratio = f"x{ratios.get('deliveries_per_s')} deliveries/s, p99 x{ratios.get('p99')}"
             rows.append([name, result["server"], figure, against, ratio, load])
+        elif data["benchmark"] == "glass_to_glass":
+            glass, pdt = result["glass_to_glass_s"], result["transcoder_to_screen_s"]
+            figure = (
+                f"glass-to-glass p50/p95/max {glass['p50']}/{glass['p95']}/{glass['max']} s, "
+                f"transcoder-to-screen {pdt['p50']}/{pdt['p95']}/{pdt['max']} s, startup {result['startup_s']} s"
+            )
+            against = f"goal <= {result['goal_s']:g} s; {data['anchors']}"
+            verdict = "met" if result["goal_met"] else "NOT met"
+            ratio = f"p95 x{glass['p95'] / result['goal_s']:.2f} of the goal ({verdict})"
+            rows.append([name, result["server"], figure, against, ratio, load])
     return rows
 
 

@@ -1,0 +1,363 @@
+"""Glass-to-glass latency of the live ladder: from an ffmpeg publish to the picture on a viewer's screen.
+
+The real media plane and platform, started by the helpers of the media and browser tests: nginx-rtmp from
+the project's config (streams/media/tests/media_support.media_server) with the ladder of ladder.py, daphne
+(livestream_site/testing/processes.daphne_server), a free stream published by ffmpeg (media_support.publisher)
+and its watch page in headless Chromium (livestream_site/testing/browser.chromium), playing with hls.js.
+
+The clock in the picture: the publisher's 1280x720 test picture carries a band of 32 blocks across its
+top; blocks 0-29 are the bits of floor(T*1000) (T = the frame's time in the source, in s; LSB first),
+block 30 is always white and block 31 always black (a frame whose guards are wrong is not read). The
+wall-clock time at which the publisher started is taken just BEFORE ffmpeg is started, so a frame is
+taken as captured at publisherStart + T, which is never later than it really was: ffmpeg's start-up and
+any pacing delay of `-re` only add to the measured latency (conservative).
+
+Every 500 ms the page draws the <video> into a canvas, reads the blocks, and records
+  glass-to-glass          Date.now() - (publisherStart + T): encoder, RTMP, ladder, HLS, player, screen
+  transcoder-to-screen    Date.now() - hls.playingDate (the #EXT-X-PROGRAM-DATE-TIME of the playing
+                          position, which the ladder's ffmpeg stamps from its own clock)
+The browser and this script share the machine's clock. Also measured: startup (navigation to the first
+`playing`), the publisher's own lag (wall clock - publisherStart - its output time, from its -progress),
+hls.js's own latency estimate and target, the renditions played, stalls (`waiting` events).
+
+Usage (PostgreSQL required; the database is created and migrated when missing):
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench REDIS_URL=redis://127.0.0.1:6379/1 \\
+      .venv/bin/python benchmarks/glass_to_glass.py [--modes normal,low-latency] [--seconds 40] [--preset veryfast]
+Results are printed and written to benchmarks/results/glass_to_glass.json (benchmarks/report.py shows them
+against the goals: normal at most 10 s, low-latency at most 5 s, judged on the p95).
+"""
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results"
+GOALS_S = {"normal": 10.0, "low-latency": 5.0}
+ANCHORS = "IVS low-latency under 5 s, PeerTube small mode about 15 s"
+BITS = 30  # floor(T*1000) in 30 bits: 298 hours
+BLOCKS = 32  # the bits, then a white and a black guard block
+BAND_HEIGHT = 64  # of 720: 32 px at 360p, each block 40x64 at 720p, 20x32 at 360p
+
+# The picture: testsrc2 with the clock band laid over its top. The band is made 32x1 (one pixel a block)
+# by geq, in gray (so that chroma stays neutral), then scaled up without interpolation.
+CLOCK_BITS = (
+    f"if(lt(X\\,{BITS})\\,if(mod(floor(floor(T*1000)/pow(2\\,X))\\,2)\\,235\\,16)\\,if(eq(X\\,{BITS})\\,235\\,16))"
+)
+CLOCK_PICTURE = (
+    "testsrc2=size=1280x720:rate=30[bg];"
+    f"color=c=black:size={BLOCKS}x1:rate=30,format=gray,geq=lum='{CLOCK_BITS}',"
+    f"scale=1280:{BAND_HEIGHT}:flags=neighbor[band];"
+    "[bg][band]overlay=0:0:shortest=1,format=yuv420p"
+)
+
+# The hls.js settings that decide how far behind the live edge it plays (reported with the figures).
+HLS_CONFIG_KEYS = [
+    "lowLatencyMode",
+    "liveSyncDurationCount",
+    "liveMaxLatencyDurationCount",
+    "maxLiveSyncPlaybackRate",
+    "liveSyncDuration",
+    "liveMaxLatencyDuration",
+]
+
+# hls.js is a closure variable of the watch page's script: keep the instance it makes (window.__hls).
+HLS_SPY = """
+(() => {
+  let wrapped;
+  Object.defineProperty(window, "Hls", {
+    configurable: true,
+    get() { return wrapped; },
+    set(Hls) {
+      wrapped = new Proxy(Hls, {
+        construct(target, args, newTarget) {
+          const instance = Reflect.construct(target, args, newTarget);
+          window.__hls = instance;
+          return instance;
+        },
+      });
+    },
+  });
+})();
+"""
+
+# The sampler, from the page's first script on: reads the clock off the picture every 500 ms.
+SAMPLER = """
+(() => {
+  const config = __CONFIG__;
+  const state = (window.__g2g = { samples: [], events: [] });
+  const canvas = document.createElement("canvas");
+  const context = canvas.getContext("2d", { willReadFrequently: true });
+  function clock(video) {
+    const width = video.videoWidth, height = video.videoHeight;
+    if (!width || !height || video.readyState < 2) return null;
+    if (canvas.width !== width || canvas.height !== height) {
+      canvas.width = width;
+      canvas.height = height;
+    }
+    context.drawImage(video, 0, 0, width, height);
+    const y = Math.floor((config.bandHeight / 2 / 720) * height);
+    const row = context.getImageData(0, y, width, 1).data;
+    const white = (block) => {
+      const x = Math.floor(((block + 0.5) * width) / config.blocks);
+      return row[4 * x] + row[4 * x + 1] + row[4 * x + 2] > 3 * 128;
+    };
+    if (!white(config.bits) || white(config.bits + 1)) return null;
+    let t = 0;
+    for (let bit = 0; bit < config.bits; bit++) if (white(bit)) t += 2 ** bit;
+    return t;
+  }
+  for (const name of ["playing", "waiting", "stalled"]) {
+    document.addEventListener(name, () => state.events.push({ at: Date.now(), event: name }), true);
+  }
+  setInterval(() => {
+    const video = document.getElementById("video");
+    if (!video) return;
+    const now = Date.now();
+    const t = clock(video);
+    const hls = window.__hls;
+    const playing = hls && hls.playingDate;
+    state.samples.push({
+      at: now,
+      t,
+      glassMs: t === null ? null : now - (config.publisherStart + t),
+      pdtMs: playing ? now - playing.getTime() : null,
+      hlsLatency: hls && Number.isFinite(hls.latency) ? hls.latency : null,
+      hlsTarget: hls ? hls.targetLatency : null,
+      height: video.videoHeight,
+      paused: video.paused,
+    });
+  }, 500);
+})();
+"""
+
+
+def percentiles(values: list[float]) -> dict:
+    """p50, p95, max (and min, count) of values in seconds, rounded to 10 ms."""
+    if not values:
+        return {"count": 0, "p50": None, "p95": None, "max": None, "min": None}
+    ordered = sorted(values)
+
+    def at(fraction: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(len(ordered) * fraction))], 2)
+
+    return {"count": len(ordered), "p50": at(0.5), "p95": at(0.95), "max": at(1.0), "min": round(ordered[0], 2)}
+
+
+class ProgressReader:
+    """Follow ffmpeg's -progress file: the publisher's lag behind its own clock at each report
+    (wall time - start - out_time), and the last speed= it printed."""
+
+    def __init__(self, path: Path, started: float):
+        self.path, self.started = path, started
+        self.lags: list[float] = []
+        self.speed: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread.start()
+
+    def _follow(self) -> None:
+        seen = 0
+        while not self._stop.wait(0.05):
+            try:
+                text = self.path.read_text()
+            except OSError:
+                continue
+            blocks = text.split("progress=")[:-1]  # each report ends with progress=continue|end
+            for block in blocks[seen:]:
+                fields = dict(line.split("=", 1) for line in block.strip().splitlines() if "=" in line)
+                if fields.get("out_time_us", "N/A").lstrip("-").isdigit():
+                    self.lags.append(time.time() - self.started - int(fields["out_time_us"]) / 1e6)
+                self.speed = fields.get("speed", self.speed)
+            seen = len(blocks)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def transcoder_speeds(settings, stream_id) -> list[float]:
+    """Every speed= the ladder's ffmpeg reported (1.0 = real time)."""
+    from streams.media.backends.rtmp.ladder import progress_path
+
+    try:
+        text = Path(progress_path(str(Path(settings.RUN_DIR) / "logs"), str(stream_id))).read_text()
+    except OSError:
+        return []
+    return [float(line[6:-1]) for line in text.splitlines() if line.startswith("speed=") and line.endswith("x")]
+
+
+def measure(mode: str, args) -> dict:
+    from django.conf import settings
+    from django.utils import timezone
+
+    from accounts.tests.factories import ArtistFactory
+    from livestream_site.testing.browser import chromium
+    from livestream_site.testing.processes import daphne_server, free_port
+    from streams.media.tests.media_support import media_env, media_server, publisher, wait_for
+    from streams.models import LiveStream
+    from streams.tests.factories import stream_factory
+
+    settings.HLS_LOW_LATENCY = mode == "low-latency"
+    if args.preset:
+        settings.HLS_X264_PRESET = args.preset
+    segment = min(settings.HLS_SEGMENT_SECONDS, 1.0) if settings.HLS_LOW_LATENCY else settings.HLS_SEGMENT_SECONDS
+    list_size = 3 if settings.HLS_LOW_LATENCY else settings.HLS_PLAYLIST_LENGTH  # as ladder.py
+    port = free_port()
+    with (
+        tempfile.TemporaryDirectory(prefix="glass-") as folder,
+        media_server(settings, Path(folder), f"http://127.0.0.1:{port}") as media,
+    ):
+        env = media_env(media, "HLS_LOW_LATENCY", "HLS_PLAYLIST_LENGTH")
+        env["CELERY_TASK_ALWAYS_EAGER"] = "true"
+        with daphne_server(env=env, port=port) as daphne:
+            artist = ArtistFactory(username=f"bench-glass-{uuid.uuid4().hex[:10]}")
+            soon = timezone.now() + timedelta(minutes=1)
+            stream = stream_factory(artist=artist, title="Glass to glass", scheduled_start_time=soon)
+            progress = Path(folder) / "publisher.progress"
+            options = ("-progress", str(progress), "-stats_period", "0.5")
+            started = time.time()  # before ffmpeg starts: the clock in the picture counts from here at the latest
+            encoder = publisher(
+                media, stream.stream_key, seconds=args.seconds + 120, picture=CLOCK_PICTURE, options=options
+            )
+            reader = ProgressReader(progress, started)
+            try:
+                wait_for(
+                    lambda: LiveStream.objects.filter(pk=stream.pk, status="live").exists(),
+                    timeout=30,
+                    message="the stream to go live",
+                )
+                live_s = time.time() - started
+                # A viewer joining a show under way: the page opens once the lowest rendition's playlist is full.
+                playlist = Path(media.RUN_DIR) / "hls" / str(stream.id) / "360p" / "index.m3u8"
+                wait_for(
+                    lambda: playlist.exists() and playlist.read_text().count("#EXTINF") >= list_size,
+                    timeout=60,
+                    message="a full live playlist",
+                )
+                full_s = time.time() - started
+                config = {"publisherStart": started * 1000, "bits": BITS, "blocks": BLOCKS, "bandHeight": BAND_HEIGHT}
+                with chromium() as browser:
+                    page = browser.new_page(viewport={"width": 1280, "height": 900})
+                    page.add_init_script(HLS_SPY)
+                    page.add_init_script(SAMPLER.replace("__CONFIG__", json.dumps(config)))
+                    page.goto(f"{daphne.url}/streams/{stream.id}/")
+                    page.wait_for_function(
+                        "window.__g2g.samples.some((s) => s.t !== null && !s.paused)", timeout=90_000
+                    )
+                    page.wait_for_timeout(args.seconds * 1000)
+                    observed = page.evaluate(
+                        "({ origin: performance.timeOrigin, samples: window.__g2g.samples, events: window.__g2g.events,"
+                        " config: window.__hls && Object.fromEntries(" + json.dumps(HLS_CONFIG_KEYS) + ".map((k) =>"
+                        " [k, window.__hls.config[k] === Infinity ? 'Infinity' : window.__hls.config[k] ?? null])) })"
+                    )
+            finally:
+                encoder.kill()
+                encoder.wait()
+                reader.stop()
+            speeds = transcoder_speeds(media, stream.id)
+    timing = {"publish_to_live_s": round(live_s, 2), "publish_to_full_playlist_s": round(full_s, 2)}
+    return summarize(mode, observed, segment=segment, list_size=list_size, timing=timing, reader=reader, speeds=speeds)
+
+
+def summarize(mode, observed, *, segment, list_size, timing, reader, speeds) -> dict:
+    from django.conf import settings
+
+    samples = observed["samples"]
+    first = next(i for i, s in enumerate(samples) if s["t"] is not None and not s["paused"])
+    played = samples[first:]
+    glass = [s["glassMs"] / 1000 for s in played if s["glassMs"] is not None]
+    pdt = [s["pdtMs"] / 1000 for s in played if s["pdtMs"] is not None]
+    hls_latency = [s["hlsLatency"] for s in played if s["hlsLatency"] is not None]
+    playing = [e["at"] for e in observed["events"] if e["event"] == "playing"]
+    stalls = [e for e in observed["events"] if e["event"] == "waiting" and e["at"] > played[0]["at"]]
+    heights: dict[str, int] = {}
+    for sample in played:
+        heights[f"{sample['height']}p"] = heights.get(f"{sample['height']}p", 0) + 1
+    goal = GOALS_S[mode]
+    result = {
+        "server": mode,
+        "segment_s": segment,
+        "playlist_segments": list_size,
+        "x264_preset": settings.HLS_X264_PRESET,
+        "hls_js": observed["config"],
+        "seconds_measured": round((played[-1]["at"] - played[0]["at"]) / 1000, 1),
+        "samples": len(played),
+        "samples_unreadable": sum(1 for s in played if s["t"] is None),
+        "glass_to_glass_s": percentiles(glass),
+        "transcoder_to_screen_s": percentiles(pdt),
+        "hls_js_latency_s": percentiles(hls_latency),
+        "hls_js_target_latency_s": played[-1]["hlsTarget"],
+        "publisher_lag_s": percentiles(reader.lags),
+        "transcoder_speed": percentiles(speeds),
+        **timing,
+        "startup_s": round((playing[0] - observed["origin"]) / 1000, 2) if playing else None,
+        "stalls": len(stalls),
+        "renditions_sampled": heights,
+        "goal_s": goal,
+        "goal_met": bool(glass) and percentiles(glass)["p95"] <= goal,
+    }
+    return result
+
+
+def report(results: list[dict]) -> None:
+    print(f"glass-to-glass latency (anchors: {ANCHORS}); goal judged on the p95")
+    header = "mode         | glass-to-glass p50/p95/max | transcoder-to-screen p50/p95/max | startup | goal"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        g, p = r["glass_to_glass_s"], r["transcoder_to_screen_s"]
+        verdict = "met" if r["goal_met"] else "NOT met"
+        print(
+            f"{r['server']:<12} | {g['p50']} / {g['p95']} / {g['max']} s{'':<8} | "
+            f"{p['p50']} / {p['p95']} / {p['max']} s{'':<14} | {r['startup_s']} s | <= {r['goal_s']:g} s {verdict}"
+        )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    payload = {
+        "benchmark": "glass_to_glass",
+        "at": time.time(),
+        "load_average": os.getloadavg(),
+        "goals_s": GOALS_S,
+        "anchors": ANCHORS,
+        "results": results,
+    }
+    (RESULTS / "glass_to_glass.json").write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--modes", default="normal,low-latency", help="normal, low-latency or both")
+    parser.add_argument("--seconds", type=int, default=40, help="seconds of playback measured in each mode")
+    parser.add_argument("--preset", default=None, help="the ladder's x264 preset (default HLS_X264_PRESET)")
+    args = parser.parse_args()
+    modes = [mode.strip() for mode in args.modes.split(",") if mode.strip()]
+    if unknown := set(modes) - set(GOALS_S):
+        sys.exit(f"unknown modes: {sorted(unknown)}")
+
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith("postgres"):
+        sys.exit("DATABASE_URL must point at PostgreSQL (daphne and the callbacks share it)")
+    from benchmarks.analytics_ingest import database_ensure
+
+    database_ensure(url)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "livestream_site.settings")
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    report([measure(mode, args) for mode in modes])
+
+
+if __name__ == "__main__":
+    main()
