@@ -30,6 +30,7 @@ against the goals: normal at most 10 s, low-latency at most 5 s, judged on the p
 import argparse
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -82,6 +83,11 @@ HLS_SPY = """
         construct(target, args, newTarget) {
           const instance = Reflect.construct(target, args, newTarget);
           window.__hls = instance;
+          // When hls.js first sees each new segment in a playlist (the last one's media sequence number).
+          window.__playlists = [];
+          instance.on("hlsLevelLoaded", (_event, data) => {
+            if (data.details.advanced) window.__playlists.push({ at: Date.now(), sn: data.details.endSN });
+          });
           return instance;
         },
       });
@@ -153,36 +159,103 @@ def percentiles(values: list[float]) -> dict:
     return {"count": len(ordered), "p50": at(0.5), "p95": at(0.95), "max": at(1.0), "min": round(ordered[0], 2)}
 
 
-class ProgressReader:
-    """Follow ffmpeg's -progress file: the publisher's lag behind its own clock at each report
-    (wall time - start - out_time), and the last speed= it printed."""
+def clocks(video: Path) -> list[int | None]:
+    """The clock (floor(T*1000)) of every frame of a video file, read by ffmpeg as the page reads it: the
+    band cropped and averaged down to one gray pixel a block; None for a frame whose guards are wrong."""
+    band = f"crop=iw:ih*{BAND_HEIGHT}/720:0:0,scale={BLOCKS}:1:flags=area"
+    command = ["ffmpeg", "-v", "error", "-i", str(video), "-an"]
+    command += ["-vf", band, "-f", "rawvideo", "-pix_fmt", "gray", "-"]
+    data = subprocess.run(command, capture_output=True, check=True).stdout
+    frames = []
+    for start in range(0, len(data) - BLOCKS + 1, BLOCKS):
+        white = [value > 128 for value in data[start : start + BLOCKS]]
+        ok = white[BITS] and not white[BITS + 1]
+        frames.append(sum(1 << bit for bit in range(BITS) if white[bit]) if ok else None)
+    return frames
 
-    def __init__(self, path: Path, started: float):
-        self.path, self.started = path, started
-        self.lags: list[float] = []
-        self.speed: str | None = None
+
+def clock_self_test(folder: Path) -> None:
+    """Trust the clock only once it reads back: 2 s of the picture, scaled and encoded like the lowest
+    rung (360p, 800 kb/s), must decode to every frame's own time."""
+    sample = folder / "clock.ts"
+    command = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", CLOCK_PICTURE, "-t", "2", "-vf", "scale=-2:360"]
+    command += ["-c:v", "libx264", "-preset", "veryfast", "-b:v", "800k", "-maxrate", "856k", "-bufsize", "1200k"]
+    subprocess.run([*command, str(sample)], check=True)
+    read = clocks(sample)
+    expected = [frame * 1000 // 30 for frame in range(len(read))]
+    wrong = [(got, want) for got, want in zip(read, expected, strict=True) if got is None or abs(got - want) > 1]
+    if len(read) != 60 or wrong:
+        sys.exit(f"the clock in the picture does not read back: {len(read)} frames, wrong (read, true): {wrong[:5]}")
+
+
+class Follower:
+    """Poll something every 50 ms in a thread of its own until stopped."""
+
+    def __init__(self):
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._follow, daemon=True)
+        self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _follow(self) -> None:
-        seen = 0
+    def _run(self) -> None:
         while not self._stop.wait(0.05):
-            try:
-                text = self.path.read_text()
-            except OSError:
-                continue
-            blocks = text.split("progress=")[:-1]  # each report ends with progress=continue|end
-            for block in blocks[seen:]:
-                fields = dict(line.split("=", 1) for line in block.strip().splitlines() if "=" in line)
-                if fields.get("out_time_us", "N/A").lstrip("-").isdigit():
-                    self.lags.append(time.time() - self.started - int(fields["out_time_us"]) / 1e6)
-                self.speed = fields.get("speed", self.speed)
-            seen = len(blocks)
+            self.poll()
+
+    def poll(self) -> None:
+        raise NotImplementedError
 
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class PublisherLag(Follower):
+    """The publisher's lag behind its own clock at each of its -progress reports: wall time - publisher
+    start - out_time (what the test encoder itself adds to the measured latency)."""
+
+    def __init__(self, path: Path, started: float):
+        self.path, self.started, self.seen = path, started, 0
+        self.lags: list[tuple[float, float]] = []  # (wall time, lag)
+        super().__init__()
+
+    def poll(self) -> None:
+        try:
+            blocks = self.path.read_text().split("progress=")[:-1]  # each report ends with progress=...
+        except OSError:
+            return
+        for block in blocks[self.seen :]:
+            fields = dict(line.split("=", 1) for line in block.strip().splitlines() if "=" in line)
+            if fields.get("out_time_us", "N/A").isdigit():
+                now = time.time()
+                self.lags.append((now, now - self.started - int(fields["out_time_us"]) / 1e6))
+        self.seen = len(blocks)
+
+
+class SegmentAges(Follower):
+    """How old the newest picture of each new segment is when the ladder lists it in the lowest rung's
+    playlist: wall time it appeared - (publisher start + the clock in its last frame). The part of the
+    latency spent before any player can have the segment (publisher, ingest, ladder, segmenting)."""
+
+    def __init__(self, playlist: Path, started: float):
+        self.playlist, self.started, self.last = playlist, started, None
+        self.ages: list[tuple[float, float]] = []  # (wall time, age)
+        self.listed: dict[int, float] = {}  # media sequence number -> wall time it was listed
+        super().__init__()
+
+    def poll(self) -> None:
+        try:
+            segments = [line for line in self.playlist.read_text().splitlines() if line.endswith(".ts")]
+        except OSError:
+            return
+        if not segments or segments[-1] == self.last:
+            return
+        seen, self.last = time.time(), segments[-1]
+        self.listed[int(self.last.removeprefix("seg_").removesuffix(".ts"))] = seen
+        try:
+            read = [clock for clock in clocks(self.playlist.parent / self.last) if clock is not None]
+        except subprocess.CalledProcessError:  # deleted meanwhile (delete_segments)
+            return
+        if read:
+            self.ages.append((seen, seen - self.started - read[-1] / 1000))
 
 
 def transcoder_speeds(settings, stream_id) -> list[float]:
@@ -229,7 +302,8 @@ def measure(mode: str, args) -> dict:
             encoder = publisher(
                 media, stream.stream_key, seconds=args.seconds + 120, picture=CLOCK_PICTURE, options=options
             )
-            reader = ProgressReader(progress, started)
+            playlist = Path(media.RUN_DIR) / "hls" / str(stream.id) / "360p" / "index.m3u8"
+            followers = PublisherLag(progress, started), SegmentAges(playlist, started)
             try:
                 wait_for(
                     lambda: LiveStream.objects.filter(pk=stream.pk, status="live").exists(),
@@ -238,7 +312,6 @@ def measure(mode: str, args) -> dict:
                 )
                 live_s = time.time() - started
                 # A viewer joining a show under way: the page opens once the lowest rendition's playlist is full.
-                playlist = Path(media.RUN_DIR) / "hls" / str(stream.id) / "360p" / "index.m3u8"
                 wait_for(
                     lambda: playlist.exists() and playlist.read_text().count("#EXTINF") >= list_size,
                     timeout=60,
@@ -257,24 +330,29 @@ def measure(mode: str, args) -> dict:
                     page.wait_for_timeout(args.seconds * 1000)
                     observed = page.evaluate(
                         "({ origin: performance.timeOrigin, samples: window.__g2g.samples, events: window.__g2g.events,"
+                        " playlists: window.__playlists,"
                         " config: window.__hls && Object.fromEntries(" + json.dumps(HLS_CONFIG_KEYS) + ".map((k) =>"
                         " [k, window.__hls.config[k] === Infinity ? 'Infinity' : window.__hls.config[k] ?? null])) })"
                     )
             finally:
                 encoder.kill()
                 encoder.wait()
-                reader.stop()
+                for follower in followers:
+                    follower.stop()
             speeds = transcoder_speeds(media, stream.id)
     timing = {"publish_to_live_s": round(live_s, 2), "publish_to_full_playlist_s": round(full_s, 2)}
-    return summarize(mode, observed, segment=segment, list_size=list_size, timing=timing, reader=reader, speeds=speeds)
+    return summarize(
+        mode, observed, segment=segment, list_size=list_size, timing=timing, followers=followers, speeds=speeds
+    )
 
 
-def summarize(mode, observed, *, segment, list_size, timing, reader, speeds) -> dict:
+def summarize(mode, observed, *, segment, list_size, timing, followers, speeds) -> dict:
     from django.conf import settings
 
     samples = observed["samples"]
     first = next(i for i, s in enumerate(samples) if s["t"] is not None and not s["paused"])
     played = samples[first:]
+    window = played[0]["at"] / 1000  # the followers' figures count from the first frame played on
     glass = [s["glassMs"] / 1000 for s in played if s["glassMs"] is not None]
     pdt = [s["pdtMs"] / 1000 for s in played if s["pdtMs"] is not None]
     hls_latency = [s["hlsLatency"] for s in played if s["hlsLatency"] is not None]
@@ -294,10 +372,28 @@ def summarize(mode, observed, *, segment, list_size, timing, reader, speeds) -> 
         "samples": len(played),
         "samples_unreadable": sum(1 for s in played if s["t"] is None),
         "glass_to_glass_s": percentiles(glass),
+        # Settled: from 15 s after the first frame on (hls.js has caught up with its target by then).
+        "glass_to_glass_settled_s": percentiles(
+            [s["glassMs"] / 1000 for s in played if s["glassMs"] is not None and s["at"] / 1000 >= window + 15]
+        ),
+        # The median of each 5 s of playback from the first frame: how the latency moves after the start.
+        "glass_to_glass_p50_by_5s": [
+            percentiles([s["glassMs"] / 1000 for s in chunk if s["glassMs"] is not None])["p50"]
+            for chunk in (played[i : i + 10] for i in range(0, len(played), 10))
+        ],
         "transcoder_to_screen_s": percentiles(pdt),
         "hls_js_latency_s": percentiles(hls_latency),
         "hls_js_target_latency_s": played[-1]["hlsTarget"],
-        "publisher_lag_s": percentiles(reader.lags),
+        "publisher_lag_s": percentiles([lag for at, lag in followers[0].lags if at >= window]),
+        "segment_age_when_listed_s": percentiles([age for at, age in followers[1].ages if at >= window]),
+        # From a segment listed on disk to hls.js seeing it (the reload interval, HTTP caching).
+        "playlist_discovery_s": percentiles(
+            [
+                seen["at"] / 1000 - followers[1].listed[seen["sn"]]
+                for seen in observed["playlists"]
+                if seen["at"] / 1000 >= window and seen["sn"] in followers[1].listed
+            ]
+        ),
         "transcoder_speed": percentiles(speeds),
         **timing,
         "startup_s": round((playing[0] - observed["origin"]) / 1000, 2) if playing else None,
@@ -320,6 +416,12 @@ def report(results: list[dict]) -> None:
         print(
             f"{r['server']:<12} | {g['p50']} / {g['p95']} / {g['max']} s{'':<8} | "
             f"{p['p50']} / {p['p95']} / {p['max']} s{'':<14} | {r['startup_s']} s | <= {r['goal_s']:g} s {verdict}"
+        )
+        print(
+            f"{'':<12}   p50s: publisher lag {r['publisher_lag_s']['p50']} s, segment age when listed "
+            f"{r['segment_age_when_listed_s']['p50']} s, seen by hls.js {r['playlist_discovery_s']['p50']} s later, "
+            f"hls.js behind its live edge {r['hls_js_latency_s']['p50']} s "
+            f"(target {r['hls_js_target_latency_s']} s), {r['stalls']} stalls, {r['samples_unreadable']} unread"
         )
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload = {
@@ -356,6 +458,8 @@ def main() -> None:
     from django.core.management import call_command
 
     call_command("migrate", verbosity=0)
+    with tempfile.TemporaryDirectory(prefix="glass-clock-") as folder:
+        clock_self_test(Path(folder))
     report([measure(mode, args) for mode in modes])
 
 
