@@ -17,8 +17,14 @@ Every 500 ms the page draws the <video> into a canvas, reads the blocks, and rec
   transcoder-to-screen    Date.now() - hls.playingDate (the #EXT-X-PROGRAM-DATE-TIME of the playing
                           position, which the ladder's ffmpeg stamps from its own clock)
 The browser and this script share the machine's clock. Also measured: startup (navigation to the first
-`playing`), the publisher's own lag (wall clock - publisherStart - its output time, from its -progress),
-hls.js's own latency estimate and target, the renditions played, stalls (`waiting` events).
+`playing`, the page opened once the playlists are full, as a viewer joining a show under way), stalls
+(`waiting` events), the renditions played, and the profile, which adds up to glass-to-glass:
+  segment age when listed   when a segment appears in the lowest rung's playlist on disk, how old its last
+                            picture is (the clock read back by ffmpeg): publisher, ingest, ladder, segmenting
+                            (of which the publisher's own lag, from its -progress, is given apart)
+  playlist discovery        from a segment listed on disk to hls.js loading a playlist that has it
+  hls.js behind its edge    hls.js's `latency` (its estimate of the live edge - the playing position),
+                            against its `targetLatency` (liveSyncDurationCount x the target duration)
 
 Usage (PostgreSQL required; the database is created and migrated when missing):
   DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench REDIS_URL=redis://127.0.0.1:6379/1 \\
@@ -382,6 +388,11 @@ def summarize(mode, observed, *, segment, list_size, timing, followers, speeds) 
             for chunk in (played[i : i + 10] for i in range(0, len(played), 10))
         ],
         "transcoder_to_screen_s": percentiles(pdt),
+        # How much later than the picture's own clock the playlists' program date-time puts a frame
+        # (ffmpeg stamps it from whole seconds at its muxer's start, not from the capture).
+        "program_date_time_late_s": percentiles(
+            [(s["glassMs"] - s["pdtMs"]) / 1000 for s in played if s["glassMs"] is not None and s["pdtMs"] is not None]
+        )["p50"],
         "hls_js_latency_s": percentiles(hls_latency),
         "hls_js_target_latency_s": played[-1]["hlsTarget"],
         "publisher_lag_s": percentiles([lag for at, lag in followers[0].lags if at >= window]),
