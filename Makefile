@@ -72,13 +72,16 @@ BENCH_REDIS_URL ?= redis://127.0.0.1:6379/1
 BENCH_WEB_PROCESSES ?= $(shell nproc)
 
 bench: venv
+	WITH_BENCH=1 bash scripts/system-deps.sh
 	export DATABASE_URL="$(BENCH_DATABASE_URL)" REDIS_URL="$(BENCH_REDIS_URL)"; set -e; \
 	$(PY) -c 'import sys; sys.path.insert(0, "benchmarks"); from analytics_ingest import database_ensure; database_ensure("$(BENCH_DATABASE_URL)")'; \
 	echo "== chat fan-out, 1,000 viewers"; $(PY) benchmarks/chat_fanout.py --viewers 1000; \
 	echo "== chat fan-out, 1,000 viewers, web tier"; $(PY) benchmarks/chat_fanout.py --viewers 1000 --web-processes $(BENCH_WEB_PROCESSES); \
+	echo "== Socket.IO fan-out, 1,000 viewers"; $(PY) benchmarks/chat_fanout.py --viewers 1000 --servers ours,ours-socketio,socketio-minimal; \
 	echo "== join storm, 2,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 2000 --web-processes $(BENCH_WEB_PROCESSES); \
 	echo "== join storm, 10,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 10000 --web-processes $(BENCH_WEB_PROCESSES); \
-	echo "== API: a page of 50 streams"; DATABASE_URL="$(BENCH_DATABASE_URL)_api" $(PY) benchmarks/api_list.py; \
+	echo "== API: a page of 50 streams, /access"; DATABASE_URL="$(BENCH_DATABASE_URL)_api" $(PY) benchmarks/api_list.py --seconds 5; \
+	echo "== segment delivery"; $(PY) benchmarks/segment_delivery.py --seconds 5; \
 	echo "== analytics ingest"; $(PY) benchmarks/analytics_ingest.py; \
 	echo "== analytics rollup"; $(PY) benchmarks/analytics_rollup.py; \
 	echo "== glass-to-glass latency, normal and HLS_LOW_LATENCY"; $(PY) benchmarks/glass_to_glass.py; \

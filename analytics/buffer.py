@@ -14,13 +14,13 @@ Which implementation runs is chosen from settings.REDIS_URL; everything else use
 """
 
 import itertools
-import json
 import os
 import socket
 import threading
 import time
 from collections import OrderedDict
 
+import orjson
 import redis
 from django.conf import settings
 
@@ -78,7 +78,9 @@ class RedisEventBuffer(EventBuffer):
     def append(self, events: list[dict]) -> None:
         if not events:
             return
-        self.client.xadd(self.key, {"e": json.dumps(events)}, maxlen=settings.ANALYTICS_BUFFER_MAXLEN, approximate=True)
+        self.client.xadd(
+            self.key, {"e": orjson.dumps(events)}, maxlen=settings.ANALYTICS_BUFFER_MAXLEN, approximate=True
+        )
 
     def read(self, *, consumer: str, count: int, claim_idle_seconds: float) -> list[Entry]:
         self._ensure_group()
@@ -129,8 +131,8 @@ def _decoded(messages) -> list[Entry]:
     for entry_id, fields in messages:
         if fields and "e" in fields:
             try:
-                events = json.loads(fields["e"])
-            except ValueError:
+                events = orjson.loads(fields["e"])
+            except orjson.JSONDecodeError:
                 events = [fields["e"]]  # written by something else: the writer drops what it cannot read
             entries.append((entry_id, events if isinstance(events, list) else [events]))
     return entries

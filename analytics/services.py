@@ -9,12 +9,14 @@ counts once: a report is unique by `event_id` and only reports not stored yet ar
 a session that exists, seeing it earlier than already seen, or closing it again changes nothing.
 """
 
+import functools
 import logging
 import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
+import orjson
 from django.conf import settings
 from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import F
@@ -234,7 +236,9 @@ def quality_report_submit(*, stream_id, session_id, report: dict) -> str:
 
 
 # The batch writer ---------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=4096)
 def _at(timestamp: float) -> datetime:
+    """A queued time as a datetime (cached: the reports of one beacon share theirs)."""
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
@@ -355,74 +359,97 @@ def _sessions_lock(session_ids: set[str]) -> dict[str, str]:
 
 
 # Reports not stored yet are inserted and added to their sessions' totals; heartbeats move last_seen_at
-# forward; a close ends an open session. Two implementations of the same rules, checked against each other
-# by the tests: one SQL statement on PostgreSQL (no session row crosses into Python), the ORM elsewhere.
+# forward; a close ends an open session. What new reports add to a session is added up once, here
+# (_session_totals); PostgreSQL applies it in one statement (no session row crosses into Python), the
+# ORM elsewhere; the tests check the two against each other.
 REPORT_COLUMNS = ("event_id", "session_id", "stream_id", "received_at", *REPORT_DEFAULTS)
-BATCH_TABLE = "analytics_report_batch"
+_COLUMN = {name: index for index, name in enumerate(REPORT_COLUMNS)}
+SUMMED = ("rebuffer_count", "rebuffer_ms", "dropped_frames")
+
+
+def _session_totals(rows: list[tuple]) -> dict[str, dict]:
+    """What new reports (REPORT_COLUMNS rows, in the order received) add to their sessions: watch time and
+    the counters summed, seconds per rendition, the first startup time and error, whether playback ever
+    exited before video started, the last player size, the latest report's time."""
+    session_at, received_at, watch_at, rendition_at = (
+        _COLUMN[name] for name in ("session_id", "received_at", "watch_ms", "rendition")
+    )
+    summed = [(name, _COLUMN[name]) for name in SUMMED]
+    startup_at, error_at = _COLUMN["startup_time_ms"], _COLUMN["error"]
+    last = [(name, _COLUMN[name]) for name in ("player_width", "player_height")]
+    exited_at = _COLUMN["exit_before_video_start"]
+    totals: dict[str, dict] = {}
+    for row in rows:
+        total = totals.get(row[session_at])
+        if total is None:
+            total = totals[row[session_at]] = {
+                **dict.fromkeys(SUMMED, 0),
+                "watch_ms": 0,
+                "renditions": {},
+                "startup_time_ms": None,
+                "error": "",
+                "exit_before_video_start": False,
+                "player_width": None,
+                "player_height": None,
+                "reported_at": row[received_at],
+            }
+        watch_ms = row[watch_at]
+        total["watch_ms"] += watch_ms
+        if row[rendition_at] and watch_ms:
+            renditions = total["renditions"]
+            renditions[row[rendition_at]] = renditions.get(row[rendition_at], 0) + watch_ms
+        for name, index in summed:
+            total[name] += row[index]
+        if total["startup_time_ms"] is None:
+            total["startup_time_ms"] = row[startup_at]
+        if not total["error"]:
+            total["error"] = row[error_at]
+        for name, index in last:
+            if row[index] is not None:
+                total[name] = row[index]
+        total["exit_before_video_start"] = total["exit_before_video_start"] or row[exited_at]
+        total["reported_at"] = max(total["reported_at"], row[received_at])
+    for total in totals.values():
+        total["renditions"] = {name: watch_ms / 1000 for name, watch_ms in total["renditions"].items()}
+    return totals
 
 
 def _fold_sql(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
-    """COPY the batch's reports into a temporary table, then one statement inserts those not stored yet
-    (ON CONFLICT on the event id), aggregates what it inserted per session, and updates the sessions with
-    those totals, the heartbeats and the closes."""
+    """The reports not stored yet go straight into their table with COPY (their sessions are locked, so
+    no other writer stores them meanwhile: the unique event id is the backstop); then one statement adds
+    their totals, the heartbeats and the closes to the sessions."""
     report_table = connection.ops.quote_name(QualityReport._meta.db_table)
     session_table = connection.ops.quote_name(ViewerSession._meta.db_table)
-    columns = ", ".join(connection.ops.quote_name(column) for column in _report_columns())
     with connection.cursor() as cursor:
         if rows:
-            # The session's own table: created once per connection, emptied at the end of each batch.
             cursor.execute(
-                f"CREATE TEMPORARY TABLE IF NOT EXISTS {BATCH_TABLE} AS SELECT {columns} FROM {report_table} WITH NO DATA"
+                f"SELECT event_id FROM {report_table} WHERE event_id = ANY(%s::varchar[])", [[row[0] for row in rows]]
             )
-            _copy(cursor, BATCH_TABLE, columns, rows)
-        events = list(set(seen) | set(closes))
+            stored = {event_id for (event_id,) in cursor.fetchall()}
+            rows = [row for row in rows if row[0] not in stored] if stored else rows
+            if rows:
+                columns = ", ".join(connection.ops.quote_name(column) for column in _report_columns())
+                _copy(cursor, report_table, columns, rows)
+        totals = _session_totals(rows)
+        ids = sorted(set(totals) | set(seen) | set(closes))
+        if not ids:
+            return
+        empty: dict = {}
+        values = [totals.get(session_id, empty) for session_id in ids]
+
+        def column(name):
+            return [total.get(name) for total in values]
+
         cursor.execute(
             f"""
-            WITH new AS (
-                INSERT INTO {report_table} ({columns})
-                SELECT {columns} FROM {BATCH_TABLE if rows else f"{report_table} WHERE false"}
-                ON CONFLICT (event_id) DO NOTHING
-                RETURNING session_id, received_at, watch_ms, startup_time_ms, rebuffer_count, rebuffer_ms,
-                          rendition, dropped_frames, player_width, player_height, error, exit_before_video_start
-            ), totals AS (
-                SELECT session_id,
-                       sum(watch_ms) AS watch_ms,
-                       (array_agg(startup_time_ms ORDER BY received_at)
-                            FILTER (WHERE startup_time_ms IS NOT NULL))[1] AS startup_time_ms,
-                       sum(rebuffer_count) AS rebuffer_count,
-                       sum(rebuffer_ms) AS rebuffer_ms,
-                       sum(dropped_frames) AS dropped_frames,
-                       (array_agg(error ORDER BY received_at) FILTER (WHERE error <> ''))[1] AS error,
-                       bool_or(exit_before_video_start) AS exit_before_video_start,
-                       (array_agg(player_width ORDER BY received_at DESC)
-                            FILTER (WHERE player_width IS NOT NULL))[1] AS player_width,
-                       (array_agg(player_height ORDER BY received_at DESC)
-                            FILTER (WHERE player_height IS NOT NULL))[1] AS player_height,
-                       max(received_at) AS reported_at
-                FROM new GROUP BY session_id
-            ), renditions AS (
-                SELECT session_id, jsonb_object_agg(rendition, seconds) AS seconds
-                FROM (SELECT session_id, rendition, sum(watch_ms) / 1000.0 AS seconds FROM new
-                      WHERE rendition <> '' AND watch_ms > 0 GROUP BY session_id, rendition) AS by_rendition
-                GROUP BY session_id
-            ), events AS (
-                SELECT * FROM unnest(%s::uuid[], %s::timestamptz[], %s::timestamptz[]) AS e (session_id, seen_at, closed_at)
-            ), changes AS (
-                SELECT coalesce(t.session_id, e.session_id) AS session_id, t.watch_ms, t.startup_time_ms,
-                       t.rebuffer_count, t.rebuffer_ms, t.dropped_frames, t.error, t.exit_before_video_start,
-                       t.player_width, t.player_height, t.reported_at, r.seconds, e.seen_at, e.closed_at
-                FROM totals AS t
-                LEFT JOIN renditions AS r ON r.session_id = t.session_id
-                FULL JOIN events AS e ON e.session_id = t.session_id
-            )
             UPDATE {session_table} AS s SET
                 watch_seconds = s.watch_seconds + coalesce(c.watch_ms, 0) / 1000.0,
-                renditions = CASE WHEN c.seconds IS NULL THEN s.renditions ELSE (
+                renditions = CASE WHEN r.seconds IS NULL OR r.seconds = '{{}}' THEN s.renditions ELSE (
                     SELECT jsonb_object_agg(
-                        name, round(coalesce((s.renditions ->> name)::numeric, 0) + coalesce((c.seconds ->> name)::numeric, 0), 3)
+                        name, round(coalesce((s.renditions ->> name)::numeric, 0) + coalesce((r.seconds ->> name)::numeric, 0), 3)
                     )
                     FROM (SELECT jsonb_object_keys(coalesce(s.renditions, '{{}}'))
-                          UNION SELECT jsonb_object_keys(c.seconds)) AS names (name)
+                          UNION SELECT jsonb_object_keys(r.seconds)) AS names (name)
                 ) END,
                 startup_time_ms = coalesce(s.startup_time_ms, c.startup_time_ms),
                 rebuffer_count = s.rebuffer_count + coalesce(c.rebuffer_count, 0),
@@ -438,16 +465,30 @@ def _fold_sql(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, da
                     s.last_seen_at, c.reported_at, c.seen_at,
                     CASE WHEN s.ended_at IS NULL THEN greatest(c.closed_at, s.started_at) END
                 )
-            FROM changes AS c WHERE s.id = c.session_id
+            FROM unnest(
+                %s::uuid[], %s::bigint[], %s::text[], %s::integer[], %s::bigint[], %s::bigint[], %s::bigint[],
+                %s::varchar[], %s::boolean[], %s::integer[], %s::integer[], %s::timestamptz[], %s::timestamptz[],
+                %s::timestamptz[]
+            ) AS c (session_id, watch_ms, seconds_json, startup_time_ms, rebuffer_count, rebuffer_ms, dropped_frames,
+                    error, exit_before_video_start, player_width, player_height, reported_at, seen_at, closed_at),
+                 LATERAL (SELECT c.seconds_json::jsonb AS seconds) AS r
+            WHERE s.id = c.session_id
             """,
             [
-                events,
-                [seen.get(session_id) for session_id in events],
-                [closes.get(session_id) for session_id in events],
+                ids,
+                column("watch_ms"),
+                [orjson.dumps(total["renditions"]).decode() if total else None for total in values],
+                column("startup_time_ms"),
+                *(column(name) for name in SUMMED),
+                [total.get("error") or None for total in values],
+                column("exit_before_video_start"),
+                column("player_width"),
+                column("player_height"),
+                column("reported_at"),
+                [seen.get(session_id) for session_id in ids],
+                [closes.get(session_id) for session_id in ids],
             ],
         )
-        if rows:
-            cursor.execute(f"TRUNCATE {BATCH_TABLE}")
 
 
 def _report_columns() -> tuple[str, ...]:
@@ -470,15 +511,13 @@ def _copy(cursor, table: str, columns: str, rows: list[tuple]) -> None:
 
 def _fold_python(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
     """The same rules through the ORM (SQLite, the embedded default)."""
-    rows = [dict(zip(REPORT_COLUMNS, row, strict=True)) for row in rows]
-    session_ids = set(seen) | set(closes) | {row["session_id"] for row in rows}
+    stored = set(QualityReport.objects.filter(event_id__in=[row[0] for row in rows]).values_list("event_id", flat=True))
+    rows = [row for row in rows if row[0] not in stored]
+    totals = _session_totals(rows)
+    session_ids = set(seen) | set(closes) | set(totals)
     sessions = {str(session.id): session for session in ViewerSession.objects.filter(id__in=session_ids)}
-    stored = set(
-        QualityReport.objects.filter(event_id__in=[row["event_id"] for row in rows]).values_list("event_id", flat=True)
-    )
-    new_rows = [row for row in rows if row["event_id"] not in stored]
-    for row in new_rows:
-        _report_fold(sessions[row["session_id"]], row)
+    for session_id, total in totals.items():
+        _totals_add(sessions[session_id], total)
     for session_id, at in seen.items():
         session = sessions[session_id]
         session.last_seen_at = max(session.last_seen_at, at)
@@ -487,7 +526,9 @@ def _fold_python(rows: list[tuple], seen: dict[str, datetime], closes: dict[str,
         if session.ended_at is None:
             session.ended_at = max(at, session.started_at)
             session.last_seen_at = max(session.last_seen_at, session.ended_at)
-    QualityReport.objects.bulk_create([QualityReport(**row) for row in new_rows], ignore_conflicts=True)
+    QualityReport.objects.bulk_create(
+        [QualityReport(**dict(zip(REPORT_COLUMNS, row, strict=True))) for row in rows], ignore_conflicts=True
+    )
     ViewerSession.objects.bulk_update(list(sessions.values()), SESSION_FOLDED_FIELDS)
 
 
@@ -542,28 +583,26 @@ def _report_row(event: dict) -> tuple:
     )
 
 
-def _report_fold(session: ViewerSession, report: dict) -> None:
-    """Add a report (not stored before) to its session's totals."""
-    seconds = report["watch_ms"] / 1000
-    session.watch_seconds += seconds
-    if report["rendition"] and seconds:
+def _totals_add(session: ViewerSession, total: dict) -> None:
+    """Add what new reports bring (_session_totals) to a session, by the rules of _fold_sql's statement."""
+    session.watch_seconds += total["watch_ms"] / 1000
+    if total["renditions"]:
         renditions = dict(session.renditions or {})
-        renditions[report["rendition"]] = round(renditions.get(report["rendition"], 0) + seconds, 3)
+        for name, seconds in total["renditions"].items():
+            renditions[name] = round(renditions.get(name, 0) + seconds, 3)
         session.renditions = renditions
-    if session.startup_time_ms is None and report["startup_time_ms"] is not None:
-        session.startup_time_ms = report["startup_time_ms"]
-    session.rebuffer_count += report["rebuffer_count"]
-    session.rebuffer_ms += report["rebuffer_ms"]
-    session.dropped_frames += report["dropped_frames"]
-    if report["error"] and not session.error:
-        session.error = report["error"]
-    session.exit_before_video_start = session.exit_before_video_start or report["exit_before_video_start"]
-    if report["player_width"] is not None:
-        session.player_width = report["player_width"]
-    if report["player_height"] is not None:
-        session.player_height = report["player_height"]
-    if report["received_at"] > session.last_seen_at:
-        session.last_seen_at = report["received_at"]
+    if session.startup_time_ms is None:
+        session.startup_time_ms = total["startup_time_ms"]
+    for name in SUMMED:
+        setattr(session, name, getattr(session, name) + total[name])
+    if not session.error:
+        session.error = total["error"]
+    session.exit_before_video_start = session.exit_before_video_start or total["exit_before_video_start"]
+    if total["player_width"] is not None:
+        session.player_width = total["player_width"]
+    if total["player_height"] is not None:
+        session.player_height = total["player_height"]
+    session.last_seen_at = max(session.last_seen_at, total["reported_at"])
 
 
 def sessions_expire() -> int:

@@ -151,10 +151,25 @@ def run(args) -> None:
     print(f"written (events_write_batch):  {write_rate:,.0f} rows/s")
     print(f"baseline (psycopg COPY):       {copy_rate:,.0f} rows/s")
     print(f"written / COPY: {write_rate / copy_rate:.2f}x   accepted / COPY: {accept_rate / copy_rate:.2f}x")
+    results_save(args, kind=kind, copy_rate=copy_rate, write_rate=write_rate, accept_rate=accept_rate)
     QualityReport.objects.filter(stream=stream).delete()
     ViewerSession.objects.filter(stream=stream).delete()
     stream.delete()
     artist.delete()
+
+
+def results_save(args, *, kind: str, copy_rate: float, write_rate: float, accept_rate: float) -> None:
+    """benchmarks/results/analytics_ingest.json: rows/s of each against COPY's (report.py prints them)."""
+    from benchmarks.report import results_write
+
+    results = [
+        {"server": "baseline", "what": "psycopg COPY", "rows_per_s": round(copy_rate)},
+        {"server": "written", "what": "events_write_batch", "rows_per_s": round(write_rate)},
+        {"server": "accepted", "what": "HTTP beacons of 20", "rows_per_s": round(accept_rate)},
+    ]
+    ratios = {"written": round(write_rate / copy_rate, 2), "accepted": round(accept_rate / copy_rate, 2)}
+    shape = {"buffer": kind, "reports": args.reports, "sessions": args.sessions, "batch": args.batch}
+    results_write("analytics_ingest", "analytics_ingest", results, ratios, **shape)
 
 
 def copy_baseline(connection, *, stream_id: str, session_ids: list[str], reports: int) -> float:

@@ -129,6 +129,26 @@ def timed(fn) -> float:
     return time.perf_counter() - began
 
 
+def results_save(args, times: dict[str, list[float]], *, same: bool, rows: int) -> None:
+    """benchmarks/results/analytics_rollup.json: each run's median time and its ratio to the baseline's
+    (a time: lower is better; report.py prints them)."""
+    from benchmarks.report import results_write
+
+    base = statistics.median(times["baseline"])
+    results = [
+        {
+            "server": run,
+            "median_s": round(statistics.median(t), 3),
+            "min_s": round(min(t), 3),
+            "runs_s": [round(x, 3) for x in t],
+        }
+        for run, t in times.items()
+    ]
+    ratios = {run: round(statistics.median(t) / base, 2) for run, t in times.items() if run != "baseline"}
+    shape = {"reports": args.reports, "streams": args.streams, "minutes": args.minutes, "sessions": args.sessions}
+    results_write("analytics_rollup", "analytics_rollup", results, ratios, **shape, same_as_baseline=same, rows=rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reports", type=int, default=1_000_000)
@@ -212,6 +232,7 @@ def main() -> None:
         print(f"rows written: {rows:,} minute rows; per-minute watch seconds equal to the baseline's: {same}")
         load_average = os.getloadavg()
         print(f"load average: {load_average[0]:.1f} {load_average[1]:.1f} {load_average[2]:.1f}")
+        results_save(args, results, same=same, rows=rows)
         connection.close()
     finally:
         if args.keep:

@@ -1,13 +1,21 @@
-"""API benchmark: `GET /api/livestreams?pageSize=50` against a plain Django JsonResponse view over the same rows.
+"""API benchmark: the platform's API views against plain Django JsonResponse views over the same rows.
 
-Both are served by the same daphne process (the platform's settings with DJANGO_DEBUG=false, plus the
-baseline's URL, benchmarks/api_urls.py), and measured alternately for `--seconds` each, `--rounds`
-times, by one client process keeping `--connections` HTTP/1.1 keep-alive connections busy. The page
-of 50 is the catalogue's first page (anonymous); the baseline selects the same rows and fields with
-`.values()` and returns them with JsonResponse (no DRF, no serializer, no pagination class).
+  list    `GET /api/livestreams?pageSize=50`, the catalogue's first page (anonymous); the baseline selects
+          the same rows and fields with `.values()` and returns them with JsonResponse (no DRF, no
+          serializer, no pagination class)
+  access  `GET /api/livestreams/{id}/access` of a pay-per-view stream for a signed-in viewer (a session
+          cookie) with a paid ticket; the baseline reads the same rows (the stream, the viewer's ticket)
+          and answers the same JSON with JsonResponse
+
+All are served by the same daphne process (the platform's settings with DJANGO_DEBUG=false, plus the
+baselines' URLs, benchmarks/api_urls.py), and each pair is measured alternately for `--seconds` each,
+`--rounds` times, by one client process keeping `--connections` HTTP/1.1 keep-alive connections busy.
+The queries of one request of each (Django's test client, after one request to warm up) go in the JSON.
+Results: benchmarks/results/api_list.json and api_access.json.
 
 Usage (PostgreSQL required; the database is created and migrated when missing):
-  DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_api .venv/bin/python benchmarks/api_list.py
+  DATABASE_URL=postgres://postgres@127.0.0.1:5432/bench_api .venv/bin/python benchmarks/api_list.py \
+      [--workloads list,access]
 """
 
 import argparse
@@ -27,28 +35,62 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.analytics_ingest import database_ensure  # noqa: E402
 from benchmarks.chat_fanout import _free_port, _wait_for_port, process_cpu_seconds  # noqa: E402
+from benchmarks.report import results_write  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results"
-PATHS = {"baseline": "/bench/plain-streams", "ours": "/api/livestreams?pageSize=50"}
+# Each workload: the baseline's path and ours ({stream} is the pay-per-view stream of the viewer's ticket).
+WORKLOADS = {
+    "list": {"baseline": "/bench/plain-streams", "ours": "/api/livestreams?pageSize=50"},
+    "access": {"baseline": "/bench/plain-access/{stream}", "ours": "/api/livestreams/{stream}/access"},
+}
 
 
-def prepare(env: dict, streams: int) -> None:
+def prepare(env: dict, streams: int) -> dict:
+    """Migrate, create the streams and the viewer with a ticket (once), sign the viewer in; returns
+    {"stream", "cookie", "queries": {path: queries of one request}}."""
     subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    # As the load runs them: the list anonymous, /access signed in.
+    paths = {name: list(workload.values()) for name, workload in WORKLOADS.items()}
     script = f"""
+import json
 import django
 django.setup()
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+from accounts.models import User
 from accounts.tests.factories import ArtistFactory
+from payments.tests.factories import paid_ticket_factory
 from streams.models import LiveStream
 from streams.tests.factories import stream_factory
-missing = {streams} - LiveStream.objects.count()
+missing = {streams} - LiveStream.objects.filter(is_pay_per_view=False).count()
 for index in range(max(0, missing)):
     stream_factory(artist=ArtistFactory(), title=f"Benchmark {{index}}")
+viewer, created = User.objects.get_or_create(username="bench-viewer", defaults={{"role": User.Role.VIEWER}})
+stream = LiveStream.objects.filter(is_pay_per_view=True, title="Benchmark access").first()
+if stream is None:
+    stream = stream_factory(artist=ArtistFactory(), title="Benchmark access", is_pay_per_view=True)
+    paid_ticket_factory(stream=stream, user=viewer)
+client = Client(HTTP_HOST="127.0.0.1")
+client.force_login(viewer)
+clients = {{"list": Client(HTTP_HOST="127.0.0.1"), "access": client}}
+queries = {{}}
+for name, workload in {paths!r}.items():
+    for path in workload:
+        path = path.format(stream=stream.id)
+        assert clients[name].get(path).status_code == 200, path
+        with CaptureQueriesContext(connection) as captured:
+            clients[name].get(path)
+        queries[path] = len(captured.captured_queries)
+answers = [client.get(path.format(stream=stream.id)).json() for path in {list(WORKLOADS["access"].values())!r}]
+assert answers[0] == answers[1] == {{"hasAccess": True, "reason": "ticket"}}, answers
+print(json.dumps({{"stream": str(stream.id), "cookie": client.cookies["sessionid"].value, "queries": queries}}))
 """
-    subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True)
+    output = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, check=True, capture_output=True)
+    return json.loads(output.stdout.decode().strip().splitlines()[-1])
 
 
-async def _get(reader, writer, path: str) -> int:
-    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+async def _get(reader, writer, path: str, headers: str = "") -> int:
+    writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
     status = int((await reader.readline()).split()[1])
     length = 0
     while (line := await reader.readline()) not in (b"\r\n", b""):
@@ -59,7 +101,7 @@ async def _get(reader, writer, path: str) -> int:
     return status
 
 
-async def load(port: int, path: str, seconds: float, connections: int) -> dict:
+async def load(port: int, path: str, seconds: float, connections: int, headers: str = "") -> dict:
     latencies: list[float] = []
     errors = 0
 
@@ -68,7 +110,7 @@ async def load(port: int, path: str, seconds: float, connections: int) -> dict:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         deadline = time.perf_counter() + seconds
         while (started := time.perf_counter()) < deadline:
-            if await _get(reader, writer, path) != 200:
+            if await _get(reader, writer, path, headers) != 200:
                 errors += 1
             latencies.append(time.perf_counter() - started)
         writer.close()
@@ -92,6 +134,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--streams", type=int, default=200)
+    parser.add_argument("--workloads", default="list,access", help="of: " + ",".join(WORKLOADS))
     args = parser.parse_args()
     url = os.environ.get("DATABASE_URL", "")
     if not url.startswith("postgres"):
@@ -107,44 +150,62 @@ def main() -> None:
         "DJANGO_SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "warning",
     }
-    prepare(env, args.streams)
+    setup = prepare(env, args.streams)
+    workloads = {
+        name: {server: path.format(stream=setup["stream"]) for server, path in WORKLOADS[name].items()}
+        for name in args.workloads.split(",")
+    }
+    # Only the access workload is signed in (the list is the anonymous catalogue).
+    headers = {"list": "", "access": f"Cookie: sessionid={setup['cookie']}\r\n"}
     port = _free_port()
     command = [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "livestream_site.asgi:application"]
     server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    totals: dict[str, list[dict]] = {"baseline": [], "ours": []}
+    totals: dict[str, dict[str, list[dict]]] = {name: {"baseline": [], "ours": []} for name in workloads}
     try:
         _wait_for_port(port, server)
-        for name in PATHS:  # warm both up (imports, connections)
-            asyncio.run(load(port, PATHS[name], 1, 2))
-        for _ in range(args.rounds):
-            for name, path in PATHS.items():
-                cpu = process_cpu_seconds(server.pid)
-                result = asyncio.run(load(port, path, args.seconds, args.connections))
-                result["server_cpu_ms_per_request"] = round(
-                    1000 * (process_cpu_seconds(server.pid) - cpu) / max(1, result["requests"]), 2
-                )
-                totals[name].append(result)
+        for name, paths in workloads.items():
+            for path in paths.values():  # warm both up (imports, connections)
+                asyncio.run(load(port, path, 1, 2, headers[name]))
+            for _ in range(args.rounds):
+                for kind, path in paths.items():
+                    cpu = process_cpu_seconds(server.pid)
+                    result = asyncio.run(load(port, path, args.seconds, args.connections, headers[name]))
+                    result["server_cpu_ms_per_request"] = round(
+                        1000 * (process_cpu_seconds(server.pid) - cpu) / max(1, result["requests"]), 2
+                    )
+                    totals[name][kind].append(result)
     finally:
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(10)
         except subprocess.TimeoutExpired:
             server.kill()
+    for name, paths in workloads.items():
+        workload_report(name, paths, totals[name], setup["queries"])
+
+
+def workload_report(name: str, paths: dict, totals: dict[str, list[dict]], queries: dict) -> None:
     results = []
-    for name, runs in totals.items():
+    for kind, runs in totals.items():
         best = max(runs, key=lambda run: run["requests_per_s"])
-        results.append({"server": name, "path": PATHS[name], **best, "runs_per_s": [r["requests_per_s"] for r in runs]})
+        path = paths[kind]
+        results.append(
+            {
+                "server": kind,
+                "path": path,
+                **best,
+                "queries_per_request": queries[path],
+                "runs_per_s": [r["requests_per_s"] for r in runs],
+            }
+        )
     columns = list(results[0])
+    print(f"== {name}")
     print(" | ".join(columns))
     for result in results:
         print(" | ".join(str(result[column]) for column in columns))
     ratio = round(results[1]["requests_per_s"] / results[0]["requests_per_s"], 2)
     print(f"ours / baseline: requests/s x{ratio} (best round of each; the rounds alternate)")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / "api_list.json"
-    payload = {"benchmark": "api_list", "at": time.time(), "load_average": os.getloadavg(), "results": results}
-    path.write_text(json.dumps({**payload, "ratios_to_baseline": {"ours": ratio}}, indent=2) + "\n")
-    print(f"written {path.relative_to(ROOT)}")
+    results_write(f"api_{name}", "api", results, {"ours": ratio})
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
-"""The API benchmark's URLs: the platform's, and a plain JsonResponse view over the same rows (the baseline)."""
+"""The API benchmark's URLs: the platform's, and plain JsonResponse views over the same rows (the baselines)."""
 
 from django.http import JsonResponse
 from django.urls import include, path
 
+from payments.models import LiveStreamPayment
 from streams.models import LiveStream
 
 FIELDS = [
@@ -37,4 +38,33 @@ def plain_streams(request):
     return JsonResponse({"count": LiveStream.objects.count(), "results": rows})
 
 
-urlpatterns = [path("bench/plain-streams", plain_streams), path("", include("livestream_site.urls"))]
+def plain_access(request, pk):
+    """/access from the same rows (the stream, the caller's ticket), no framework: the ticket holder's answer.
+
+    Staff, artist, cancelled, free and signed-out callers are settled from the stream's row as ours does;
+    without a ticket it answers no_ticket (ours also checks whether the show is sold out).
+    """
+    stream = LiveStream.objects.filter(pk=pk).values("artist_id", "status", "is_pay_per_view").first()
+    if stream is None:
+        return JsonResponse({"detail": "No stream with that id."}, status=404)
+    user = request.user
+    if user.is_authenticated and (user.is_staff or stream["artist_id"] == user.id):
+        reason = "staff" if user.is_staff else "artist"
+        return JsonResponse({"hasAccess": True, "reason": reason})
+    if stream["status"] == LiveStream.Status.CANCELLED:
+        return JsonResponse({"hasAccess": False, "reason": "cancelled"})
+    if not stream["is_pay_per_view"]:
+        return JsonResponse({"hasAccess": True, "reason": "free"})
+    if not user.is_authenticated:
+        return JsonResponse({"hasAccess": False, "reason": "not_signed_in"})
+    ticket = LiveStreamPayment.objects.filter(
+        stream_id=pk, user_id=user.id, status__in=LiveStreamPayment.ACCESS_STATUSES
+    ).exists()
+    return JsonResponse({"hasAccess": ticket, "reason": "ticket" if ticket else "no_ticket"})
+
+
+urlpatterns = [
+    path("bench/plain-streams", plain_streams),
+    path("bench/plain-access/<uuid:pk>", plain_access),
+    path("", include("livestream_site.urls")),
+]

@@ -493,8 +493,23 @@ def main() -> None:
                     "deliveries_per_s": round(ratio, 2),
                     "cpu_per_delivery": round(cpu, 2),
                 }
+    # ... and against a minimal python-socketio broadcast server, when both ran.
+    ours_socketio = next((r for r in results if r["server"] == "ours-socketio"), None)
+    minimal = next((r for r in results if r["server"] == "socketio-minimal"), None)
+    if ours_socketio and minimal and minimal["deliveries_per_s"]:
+        ratio = ours_socketio["deliveries_per_s"] / minimal["deliveries_per_s"]
+        cpu = (ours_socketio["server_cpu_us_per_delivery"] or 0) / (minimal["server_cpu_us_per_delivery"] or 1)
+        p99 = (ours_socketio["p99_ms"] or 0) / (minimal["p99_ms"] or 1)
+        print(f"ours-socketio / socketio-minimal: deliveries/s x{ratio:.2f}, p99 x{p99:.2f}, CPU x{cpu:.2f}")
+        ratios["ours-socketio/socketio-minimal"] = {
+            "deliveries_per_s": round(ratio, 2),
+            "p99": round(p99, 2),
+            "cpu_per_delivery": round(cpu, 2),
+        }
     RESULTS.mkdir(parents=True, exist_ok=True)
     shape = f"-x{args.web_processes}" if args.web_processes > 1 else ""
+    # The Socket.IO run keeps its own file (not the native run's, which it would overwrite).
+    shape += "-socketio" if any("socketio" in name for name in args.servers.split(",")) else ""
     path = RESULTS / f"chat_fanout-{args.viewers}{shape}.json"
     payload = {"benchmark": "chat_fanout", "at": time.time(), "load_average": os.getloadavg(), "results": results}
     path.write_text(json.dumps({**payload, "ratios_to_baseline": ratios}, indent=2) + "\n")

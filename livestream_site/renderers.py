@@ -47,6 +47,7 @@ class CamelCaseJSONRenderer(camel_render.CamelCaseJSONRenderer):
     """The API's JSON renderer: snake_case keys out as camelCase (the library's, with `camelize` above)."""
 
     def render(self, data, *args, **kwargs):
-        if self.json_underscoreize:  # options this project does not set: the library's own path
+        # The library's options (a dict that is never empty): any one set takes the library's own path.
+        if any(self.json_underscoreize.values()):
             return super().render(data, *args, **kwargs)
         return super(camel_render.CamelCaseJSONRenderer, self).render(camelize(data), *args, **kwargs)

@@ -341,9 +341,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 # Front-end libraries come from npm at setup time (`npm ci`), never from the repository.
 STATICFILES_DIRS = [BASE_DIR / "static"]
-for _package in ("hls.js", "chart.js"):  # served at static/vendor/<package>/
-    if (BASE_DIR / "node_modules" / _package / "dist").is_dir():
-        STATICFILES_DIRS.append((f"vendor/{_package}", BASE_DIR / "node_modules" / _package / "dist"))
+for _package, _folder in (("hls.js", "dist"), ("chart.js", "dist"), ("agora-rtc-sdk-ng", "")):
+    if (BASE_DIR / "node_modules" / _package / _folder).is_dir():  # served at static/vendor/<package>/
+        STATICFILES_DIRS.append((f"vendor/{_package}", BASE_DIR / "node_modules" / _package / _folder))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
@@ -474,6 +474,33 @@ WOWZA_BROADCAST_LOCATION = env("WOWZA_BROADCAST_LOCATION", default="us_west_oreg
 WOWZA_TOKEN_AUTH_SECRET = env("WOWZA_TOKEN_AUTH_SECRET", default="")
 WOWZA_TIMEOUT_SECONDS = env.float("WOWZA_TIMEOUT_SECONDS", default=10)
 WOWZA_MAX_ATTEMPTS = env.int("WOWZA_MAX_ATTEMPTS", default=3)
+# --- Agora (STREAMING_BACKEND=agora; streams/media/backends/agora) ---------------------------------
+# The project's App ID and App Certificate (both 32 hex characters: the certificate signs the viewers'
+# AccessToken2 RTC tokens), and a RESTful API customer ID and secret (HTTP Basic on every REST call).
+AGORA_APP_ID = env("AGORA_APP_ID", default="")
+AGORA_APP_CERTIFICATE = env("AGORA_APP_CERTIFICATE", default="")
+AGORA_CUSTOMER_ID = env("AGORA_CUSTOMER_ID", default="")
+AGORA_CUSTOMER_SECRET = env("AGORA_CUSTOMER_SECRET", default="")
+# The REST API's base (Media Gateway, channel management and Cloud Recording all answer there).
+AGORA_API_URL = env("AGORA_API_URL", default="https://api.agora.io")
+# Media Gateway's region for stream keys and ingest (na, eu, ap or cn: the encoder's region), and the
+# RTMP server encoders push to (Agora's unified domain of that region unless a custom domain is set up).
+AGORA_MEDIA_GATEWAY_REGION = env("AGORA_MEDIA_GATEWAY_REGION", default="na")
+AGORA_INGEST_URL = env(
+    "AGORA_INGEST_URL", default=f"rtmp://rtls-ingress-prod-{AGORA_MEDIA_GATEWAY_REGION}.agoramdn.com/live"
+)
+# A stream key stays valid this long after the stream's scheduled start (then Media Gateway refuses it;
+# a key made by an interrupted provisioning expires with it).
+AGORA_STREAM_KEY_VALID_SECONDS = env.int("AGORA_STREAM_KEY_VALID_SECONDS", default=24 * 3600)
+AGORA_TIMEOUT_SECONDS = env.float("AGORA_TIMEOUT_SECONDS", default=10)
+AGORA_MAX_ATTEMPTS = env.int("AGORA_MAX_ATTEMPTS", default=3)
+# Cloud Recording's storageConfig, for streams with recording: an Amazon S3 bucket (Agora's vendor 1),
+# its AWS region name (us-east-1, ...) and an access key that may write to it (the platform reads the
+# replays with the same key). AWS_ENDPOINT_URL points the platform's S3 client at a stand-in.
+AGORA_RECORDING_BUCKET = env("AGORA_RECORDING_BUCKET", default="")
+AGORA_RECORDING_REGION = env("AGORA_RECORDING_REGION", default="")
+AGORA_RECORDING_ACCESS_KEY = env("AGORA_RECORDING_ACCESS_KEY", default="")
+AGORA_RECORDING_SECRET_KEY = env("AGORA_RECORDING_SECRET_KEY", default="")
 # One provisioning of a stream's resource on a managed media system at a time (above its task's limit).
 MEDIA_PROVISION_LOCK_SECONDS = env.int("MEDIA_PROVISION_LOCK_SECONDS", default=120)
 

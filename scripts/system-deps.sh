@@ -5,6 +5,10 @@ PACKAGES=(nginx libnginx-mod-rtmp ffmpeg)
 if [[ "${WITH_BROWSER:-0}" == "1" ]]; then
   PACKAGES+=(chromium)
 fi
+# `make bench` only: wrk, the HTTP load client of benchmarks/segment_delivery.py.
+if [[ "${WITH_BENCH:-0}" == "1" ]]; then
+  PACKAGES+=(wrk)
+fi
 missing=()
 for pkg in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
@@ -20,4 +24,7 @@ fi
 command -v ffmpeg >/dev/null || { echo "ffmpeg missing after install" >&2; exit 1; }
 if [[ "${WITH_BROWSER:-0}" == "1" ]]; then
   [[ -x /usr/bin/chromium ]] || { echo "chromium missing after install" >&2; exit 1; }
+fi
+if [[ "${WITH_BENCH:-0}" == "1" ]]; then
+  command -v wrk >/dev/null || { echo "wrk missing after install" >&2; exit 1; }
 fi

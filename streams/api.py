@@ -7,6 +7,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from livestream_site.schema import error_responses
+from livestream_site.serializers import FastOutput
 
 from . import services
 from .filters import LiveStreamFilter
@@ -76,13 +77,13 @@ class LiveStreamInput(serializers.ModelSerializer):
         return attrs
 
 
-class ArtistOutput(serializers.Serializer):
+class ArtistOutput(FastOutput, serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
 
 
 @extend_schema_serializer(component_name="LiveStream")  # the name API clients were generated with
-class LiveStreamOutput(serializers.ModelSerializer):
+class LiveStreamOutput(FastOutput, serializers.ModelSerializer):
     """A stream as the API shows it; the stream key only to the stream's artist and staff."""
 
     artist = ArtistOutput()

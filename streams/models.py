@@ -163,8 +163,9 @@ class LiveStreamRecording(models.Model):
     stream = models.ForeignKey(LiveStream, on_delete=models.CASCADE, related_name="recordings")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECORDING)
     source_paths = models.JSONField(default=list, blank=True, help_text="Raw files written by the media server.")
-    file = models.FileField(upload_to="recordings/", blank=True)
-    thumbnail = models.FileField(upload_to="thumbnails/", blank=True)
+    # A managed media system's stored names run long (Agora: livestage/<stream>/<sid>_<channel>.m3u8).
+    file = models.FileField(upload_to="recordings/", blank=True, max_length=255)
+    thumbnail = models.FileField(upload_to="thumbnails/", blank=True, max_length=255)
     duration_seconds = models.FloatField(null=True, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)

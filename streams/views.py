@@ -129,6 +129,8 @@ def stream_page(request, stream_id):
             "startedAt": stream.started_at.isoformat() if stream.started_at else None,
             "scheduledStartTime": stream.scheduled_start_time.isoformat(),
             "isPayPerView": stream.is_pay_per_view,
+            # The media system's player: "hls", or "agora" (the Agora Web SDK joins the stream's channel).
+            "player": get_backend().player,
         },
     }
     response = render(request, "streams/detail.html", context)

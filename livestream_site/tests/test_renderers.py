@@ -33,6 +33,11 @@ def test_camelize_matches_the_library_on_every_kind_of_value():
     assert ours["streamSettings"]["nestedList"][0] == {"innerKey": [1, 2]}
 
 
-def test_the_renderer_writes_camel_case_json():
+def test_the_renderer_writes_camel_case_json_with_the_fast_camelize(monkeypatch):
+    def library_path(*args, **kwargs):
+        raise AssertionError("the library's camelize ran")
+
+    # The library's default options (all unset) must not send rendering down the library's slow path.
+    monkeypatch.setattr("djangorestframework_camel_case.render.camelize", library_path)
     body = CamelCaseJSONRenderer().render({"page_size": 50, "results": [{"peak_viewers": 3}]})
     assert body == b'{"pageSize":50,"results":[{"peakViewers":3}]}'

@@ -13,6 +13,7 @@
   const video = $("video");
   const messages = $("messages");
   let hls = null;
+  let agora = null; // the Agora player (agora-player.js), for a stream on Agora
   let liveRoom = null; // Livestage.room: the live room's socket, once the page joins
   let retryPlayback = null;
   let advice = null; // the server's qualityAdvice in force ({maxRendition, reason}), or null
@@ -60,6 +61,7 @@
       return;
     }
     showVideoMessage("");
+    if (result.data.type === "agora") return playAgora(result.data);
     await sessionReady;
     beacons.ensureSession();
     // Token-authenticated CDNs (Wowza on Fastly) protect segments with a cookie set on the playlist.
@@ -88,10 +90,14 @@
   }
 
   async function refreshPlayback() {
-    if (!hls || page.status !== "live") return;
+    if ((!hls && !agora) || page.status !== "live") return;
     const result = await api("GET", `/api/livestreams/${page.streamId}/playback`);
     if (result.status === 402 || result.status === 403) return accessEnded(result.data.error);
     if (!result.ok) return refreshLater(null, 15000);
+    if (agora) {
+      await agora.renew(result.data).catch(() => {});
+      return refreshLater(result.data.expiresAt);
+    }
     try {
       const master = await fetch(result.data.url, { credentials: "same-origin" });
       if (!master.ok) return refreshLater(null, 15000);
@@ -105,9 +111,36 @@
     refreshLater(result.data.expiresAt);
   }
 
+  // A stream on Agora: the Agora Web SDK joins its channel as audience (agora-player.js).
+  async function playAgora(bundle) {
+    if (agora) return refreshLater(bundle.expiresAt);
+    video.hidden = true;
+    try {
+      agora = await window.Livestage.agoraPlayer(bundle, {
+        container: video.parentElement,
+        message: showVideoMessage,
+        expiring: () => refreshPlayback(),
+      });
+    } catch (_) {
+      showVideoMessage("Waiting for the artist's video…");
+      clearTimeout(retryPlayback);
+      retryPlayback = setTimeout(startPlayback, 4000);
+      return;
+    }
+    refreshLater(bundle.expiresAt);
+  }
+
+  function agoraStop() {
+    if (!agora) return;
+    agora.stop();
+    agora = null;
+    video.hidden = false;
+  }
+
   function accessEnded(error) {
     clearTimeout(refreshTimer);
     clearTimeout(retryPlayback);
+    agoraStop();
     if (hls) {
       hls.destroy();
       hls = null;
@@ -205,6 +238,7 @@
       return;
     }
     showVideoMessage("");
+    agoraStop();
     if (hls) {
       // The show ended while it played live: the replay is a plain <video> source.
       hls.destroy();
@@ -216,7 +250,16 @@
       height: ready[0].height,
       bitrateKbps: ready[0].sizeBytes && seconds ? Math.round((ready[0].sizeBytes * 8) / seconds / 1000) : null,
     });
-    video.src = ready[0].url;
+    // A replay a media system stored as HLS (IVS, Agora's Cloud Recording) plays through hls.js where the
+    // browser has no HLS of its own; an MP4 is a plain source.
+    const replayIsHls = new URL(ready[0].url, location.href).pathname.endsWith(".m3u8");
+    if (replayIsHls && window.Hls && Hls.isSupported()) {
+      hls = new Hls();
+      hls.loadSource(ready[0].url);
+      hls.attachMedia(video);
+    } else {
+      video.src = ready[0].url;
+    }
     if (ready[0].thumbnailUrl) video.poster = ready[0].thumbnailUrl;
     const heading = document.createElement("h3");
     heading.textContent = `Replay · ${Math.round(ready[0].durationSeconds || 0)} s`;

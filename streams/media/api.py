@@ -45,6 +45,12 @@ class PlaybackOutput(serializers.Serializer):
     expires_at = serializers.DateTimeField()
     # The player must send cookies with its requests (a CDN's token authentication sets one: Wowza).
     with_credentials = serializers.BooleanField(required=False)
+    # Agora's bundle ({type: "agora"}): the Agora Web SDK joins `channel` of project `app_id` as audience with
+    # `uid` (0: any, Agora picks) and `token` (an AccessToken2 RTC token valid until expires_at).
+    app_id = serializers.CharField(required=False)
+    channel = serializers.CharField(required=False)
+    uid = serializers.IntegerField(required=False)
+    token = serializers.CharField(required=False)
 
 
 class AdaptQualityInput(serializers.Serializer):

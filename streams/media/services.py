@@ -390,7 +390,7 @@ def media_reconcile() -> int:
 
 
 def media_poll() -> int:
-    """Ask a media system that sends no callbacks (Wowza) about each stream that is live or whose publishing
+    """Ask a media system that sends no callbacks (Wowza, Agora) about each stream that is live or whose publishing
     window is open, and apply what it reports. Returns how many streams were asked. Every few seconds
     (CELERY_BEAT_SCHEDULE)."""
     backend = get_backend()
@@ -487,6 +487,12 @@ def _provider_event_apply(*, backend, event: MediaEvent) -> None:
         logger.warning("%s event %s: no stream has resource %s", backend.name, event.id, event.resource_id)
         return
     session = event.session[:32]
+    if event.resource:
+        # Merged, not replaced: a key rotation may have changed other entries since the poll read them.
+        locked = LiveStream.objects.select_for_update().get(pk=stream.pk)
+        locked.media_resource = {**locked.media_resource, **event.resource}
+        locked.save(update_fields=["media_resource", "updated_at"])
+        stream.media_resource = locked.media_resource
     if event.kind == "publish_started":
         ingest = StreamIngest.objects.select_for_update().filter(stream=stream, is_publishing=True).first()
         if ingest and ingest.client_id == session:

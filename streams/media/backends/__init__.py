@@ -20,6 +20,7 @@ BACKENDS = {
     "rtmp": "streams.media.backends.rtmp.RtmpBackend",
     "ivs": "streams.media.backends.ivs.IvsBackend",
     "wowza": "streams.media.backends.wowza.WowzaBackend",
+    "agora": "streams.media.backends.agora.AgoraBackend",
 }
 
 # The height each maxQuality allows.
@@ -71,15 +72,18 @@ class MediaEventsRefused(Exception):
 class MediaEvent:
     """What a managed media system reports about a stream's resource, in the platform's words.
 
-    kind: "publish_started" | "publish_ended" | "recording_ready" | "recording_failed";
+    kind: "publish_started" | "publish_ended" | "recording_started" | "recording_ready" | "recording_failed";
     recording (for recording_ready): {"name": the stored replay that recording_url signs,
-    "thumbnail": a stored image name or "", "durationSeconds": float | None}."""
+    "thumbnail": a stored image name or "", "durationSeconds": float | None};
+    resource: entries to merge into the stream's stored resource once the event is applied (a polling
+    backend started something on the media system it must find again: Agora's recording session)."""
 
     id: str
     kind: str
     resource_id: str
     session: str = ""
     recording: dict | None = None
+    resource: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,8 @@ class StreamingBackend(ABC):
     # platform serves for it): a dotted URLconf module that streams/media/urls.py includes, or None.
     # A dotted name rather than the module, so that no domain module imports views.
     urlconf: str | None = None
+    # The player the watch page uses: "hls" (hls.js, or Safari's own) or "agora" (the Agora Web SDK).
+    player: str = "hls"
 
     # --- Configuration and provisioning ----------------------------------------------------------
     @classmethod

@@ -6,9 +6,11 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from livestream_site.testing.processes import free_port  # noqa: F401 - the media tests import it from here
 from streams.media.backends.rtmp import config
@@ -139,3 +141,10 @@ def ffprobe_duration(path: Path) -> float:
         check=True,
     ).stdout
     return float(output.strip())
+
+
+def stream_create(client, capture, **fields):
+    """POST /api/livestreams/ (a show in five minutes), running what it enqueues after commit."""
+    body = {"title": "Show", "scheduledStartTime": (timezone.now() + timedelta(minutes=5)).isoformat(), **fields}
+    with capture(execute=True):
+        return client.post("/api/livestreams/", body, format="json")

@@ -18,16 +18,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from django.test import Client
 from django.utils import timezone
-from moto.server import ThreadedMotoServer
 
 from accounts.tests.factories import UserFactory
-from livestream_site.celery import app as celery_app
-from livestream_site.testing.processes import free_port
 from payments.tests.factories import paid_ticket_factory
 from streams.media import services as media_services
 from streams.media.backends import backend_configuration_errors
 from streams.media.backends.ivs import backend as ivs
 from streams.models import LiveStream, LiveStreamRecording
+
+from .media_support import stream_create
 
 REGION = "us-west-2"
 ACCOUNT = "123456789012"
@@ -36,15 +35,6 @@ KEY_PAIR_ARN = f"arn:aws:ivs:{REGION}:{ACCOUNT}:playback-key/KeyPair1234"
 RECORDING_CONFIG_ARN = f"arn:aws:ivs:{REGION}:{ACCOUNT}:recording-configuration/Rec1234"
 EVENTS_SECRET = "ivs-events-test-secret"
 SESSION = "st-1AbCdEfGhIjKlMnOpQrStUv"  # an IVS stream id (26 characters)
-
-
-@pytest.fixture(scope="module")
-def moto_url():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
 
 
 @pytest.fixture
@@ -58,7 +48,7 @@ def playback_key(tmp_path):
 
 
 @pytest.fixture
-def on_ivs(settings, moto_url, monkeypatch, playback_key):
+def on_ivs(settings, moto_url, monkeypatch, playback_key, media_tasks_inline):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     settings.STREAMING_BACKEND = "ivs"
@@ -70,17 +60,10 @@ def on_ivs(settings, moto_url, monkeypatch, playback_key):
     settings.IVS_RECORDING_BUCKET = BUCKET
     settings.IVS_EVENTS_SECRET = EVENTS_SECRET
     settings.IVS_MAX_ATTEMPTS = 2
-    settings.STREAM_RECONNECT_WINDOW_SECONDS = 0
-    # The reconnect window's task runs in this thread (eager run_later would use a timer thread, outside
-    # the test's transaction).
-    monkeypatch.setattr(media_services, "run_later", lambda task, *, args, countdown=0: task.apply(args=args))
     s3 = ivs.s3_client()
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
     yield settings
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
 
 
 def _event(detail_type: str, channel_arn: str, detail: dict, event_id: str) -> str:
@@ -106,19 +89,13 @@ def _deliver(body: str, secret: str | None = EVENTS_SECRET):
     )
 
 
-def _create(client, capture, **fields):
-    body = {"title": "Show", "scheduledStartTime": (timezone.now() + timedelta(minutes=5)).isoformat(), **fields}
-    with capture(execute=True):
-        return client.post("/api/livestreams/", body, format="json")
-
-
 @pytest.mark.django_db
 def test_pay_per_view_stream_on_ivs_end_to_end(
     on_ivs, client_for, artist, viewer, playback_key, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
     # The artist creates a pay-per-view stream with recording: IVS gets a private, recorded channel.
-    created = _create(client_for(artist), capture, isPayPerView=True, ticketPrice="9.00", isRecordingEnabled=True)
+    created = stream_create(client_for(artist), capture, isPayPerView=True, ticketPrice="9.00", isRecordingEnabled=True)
     assert created.status_code == 201, created.content
     stream = LiveStream.objects.get(pk=created.json()["id"])
     arn = stream.media_resource["id"]
@@ -281,7 +258,7 @@ def test_a_free_stream_is_public_and_deleting_it_deletes_its_channel(
     on_ivs, client_for, artist, anon_client, django_capture_on_commit_callbacks
 ):
     on_ivs.HLS_LOW_LATENCY = True
-    stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    stream_id = stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
     stream = LiveStream.objects.get(pk=stream_id)
     channel = ivs.ivs_client().get_channel(arn=stream.media_resource["id"])["channel"]
     assert (channel["authorized"], channel["latencyMode"], channel["recordingConfigurationArn"]) == (False, "LOW", "")
@@ -299,13 +276,15 @@ def test_pay_per_view_without_a_playback_key_pair_is_refused_naming_the_variable
     on_ivs, client_for, artist, django_capture_on_commit_callbacks
 ):
     on_ivs.IVS_PLAYBACK_KEY_PAIR_ARN = on_ivs.IVS_PLAYBACK_PRIVATE_KEY = ""
-    response = _create(client_for(artist), django_capture_on_commit_callbacks, isPayPerView=True, ticketPrice="5.00")
+    response = stream_create(
+        client_for(artist), django_capture_on_commit_callbacks, isPayPerView=True, ticketPrice="5.00"
+    )
     assert response.status_code == 400
     message = response.json()["error"]["fields"]["isPayPerView"][0]
     assert "IVS_PLAYBACK_KEY_PAIR_ARN" in message and "IVS_PLAYBACK_PRIVATE_KEY" in message
     assert not LiveStream.objects.exists()
     # A free stream still works.
-    assert _create(client_for(artist), django_capture_on_commit_callbacks).status_code == 201
+    assert stream_create(client_for(artist), django_capture_on_commit_callbacks).status_code == 201
 
 
 @pytest.mark.django_db
@@ -315,7 +294,7 @@ def test_an_ivs_outage_at_creation_is_retried_and_never_makes_two_channels(
     # CreateChannel answers 500 (the client that makes it does not retry it: it is not idempotent).
     with Stubber(ivs.ivs_client(retries=False)) as stub:
         stub.add_client_error("create_channel", "InternalServerException", "try again", http_status_code=500)
-        stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+        stream_id = stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
         stub.assert_no_pending_responses()
     stream = LiveStream.objects.get(pk=stream_id)
     assert stream.media_backend == "" and "InternalServerException" in stream.media_error
@@ -357,7 +336,9 @@ def test_an_ivs_outage_at_creation_is_retried_and_never_makes_two_channels(
 def test_key_rotation_replaces_the_ivs_key_and_a_failure_is_a_502(
     on_ivs, client_for, artist, django_capture_on_commit_callbacks
 ):
-    stream = LiveStream.objects.get(pk=_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"])
+    stream = LiveStream.objects.get(
+        pk=stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    )
     arn, old = stream.media_resource["id"], stream.media_resource["streamKeyArn"]
     new = {
         "arn": f"arn:aws:ivs:{REGION}:{ACCOUNT}:stream-key/NewKey1234",
@@ -428,7 +409,7 @@ def test_the_one_channel_of_aws_ivs_channel_arn_serves_every_stream_and_is_never
 
     with Stubber(ivs.ivs_client()) as stub:
         stubbed_lookup(stub)
-        stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+        stream_id = stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
         stub.assert_no_pending_responses()
     ingest = client_for(artist).get(f"/api/livestreams/{stream_id}/ingest/").json()
     assert ingest["streamKey"] == key["value"]
@@ -436,7 +417,7 @@ def test_the_one_channel_of_aws_ivs_channel_arn_serves_every_stream_and_is_never
     # A pay-per-view stream needs the channel to be private: the provider refusal is kept on the stream.
     with Stubber(ivs.ivs_client()) as stub:
         stub.add_response("get_channel", {"channel": channel}, {"arn": channel["arn"]})
-        ppv_id = _create(
+        ppv_id = stream_create(
             client_for(artist), django_capture_on_commit_callbacks, isPayPerView=True, ticketPrice="3.00"
         ).json()["id"]
     ppv = LiveStream.objects.get(pk=ppv_id)
@@ -452,7 +433,7 @@ def test_a_publish_ivs_no_longer_has_is_closed_and_a_failed_recording_is_marked(
     on_ivs, client_for, artist, django_capture_on_commit_callbacks
 ):
     capture = django_capture_on_commit_callbacks
-    stream_id = _create(client_for(artist), capture, isRecordingEnabled=True).json()["id"]
+    stream_id = stream_create(client_for(artist), capture, isRecordingEnabled=True).json()["id"]
     stream = LiveStream.objects.get(pk=stream_id)
     arn = stream.media_resource["id"]
     with capture(execute=True):

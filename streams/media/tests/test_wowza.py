@@ -7,46 +7,33 @@ import json
 import time
 import urllib.error
 import urllib.request
-from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
-from django.utils import timezone
 
 from accounts.tests.factories import UserFactory
-from livestream_site.celery import app as celery_app
 from payments.tests.factories import paid_ticket_factory
 from streams.media import services as media_services
 from streams.media.backends import backend_configuration_errors
 from streams.media.backends.wowza.tokens import fastly_token
 from streams.models import LiveStream, LiveStreamRecording, MediaProviderEvent
 
+from .media_support import stream_create
 from .wowza_double import WowzaDouble
 
 SECRET = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 
 
 @pytest.fixture
-def wowza(settings, monkeypatch):
+def wowza(settings, monkeypatch, media_tasks_inline):
     double = WowzaDouble().start()
     settings.STREAMING_BACKEND = "wowza"
     settings.WOWZA_API_URL = f"{double.url}/api/v2.0"
     settings.WOWZA_API_KEY = double.token
     settings.WOWZA_TOKEN_AUTH_SECRET = SECRET
     settings.WOWZA_MAX_ATTEMPTS = 3
-    settings.STREAM_RECONNECT_WINDOW_SECONDS = 0
-    monkeypatch.setattr(media_services, "run_later", lambda task, *, args, countdown=0: task.apply(args=args))
-    saved = celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = True, False
     yield double
-    celery_app.conf.task_always_eager, celery_app.conf.task_eager_propagates = saved
     double.stop()
-
-
-def _create(client, capture, **fields):
-    body = {"title": "Show", "scheduledStartTime": (timezone.now() + timedelta(minutes=5)).isoformat(), **fields}
-    with capture(execute=True):
-        return client.post("/api/livestreams/", body, format="json")
 
 
 def test_the_fastly_token_matches_wowzas_published_generator():
@@ -59,7 +46,7 @@ def test_the_fastly_token_matches_wowzas_published_generator():
 @pytest.mark.django_db
 def test_pay_per_view_stream_on_wowza_end_to_end(wowza, client_for, artist, viewer, django_capture_on_commit_callbacks):
     capture = django_capture_on_commit_callbacks
-    created = _create(client_for(artist), capture, isPayPerView=True, ticketPrice="9.00", isRecordingEnabled=True)
+    created = stream_create(client_for(artist), capture, isPayPerView=True, ticketPrice="9.00", isRecordingEnabled=True)
     assert created.status_code == 201, created.content
     stream = LiveStream.objects.get(pk=created.json()["id"])
     live = wowza.live_streams[stream.media_resource["id"]]
@@ -145,7 +132,9 @@ def test_pay_per_view_stream_on_wowza_end_to_end(wowza, client_for, artist, view
 
 @pytest.mark.django_db
 def test_key_rotation_and_deletion_reach_wowza(wowza, client_for, artist, django_capture_on_commit_callbacks):
-    stream = LiveStream.objects.get(pk=_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"])
+    stream = LiveStream.objects.get(
+        pk=stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    )
     live_id = stream.media_resource["id"]
     old = dict(wowza.live_streams[live_id]["source_connection_information"])
     assert client_for(artist).post(f"/api/livestreams/{stream.id}/stream-key/rotate/").status_code == 200
@@ -187,7 +176,7 @@ def test_wowza_failures_are_retried_or_kept_and_a_malformed_request_is_refused(
 
     # A 422 (a wrong WOWZA_BROADCAST_LOCATION) is not retried: the stream waits, the error kept on it.
     settings.WOWZA_BROADCAST_LOCATION = "mars"
-    stream_id = _create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
+    stream_id = stream_create(client_for(artist), django_capture_on_commit_callbacks).json()["id"]
     stream = LiveStream.objects.get(pk=stream_id)
     assert stream.media_backend == "" and "422" in stream.media_error and not wowza.live_streams
 
@@ -210,7 +199,9 @@ def test_pay_per_view_on_wowza_needs_token_auth(
     wowza, client_for, artist, settings, django_capture_on_commit_callbacks
 ):
     settings.WOWZA_TOKEN_AUTH_SECRET = ""
-    response = _create(client_for(artist), django_capture_on_commit_callbacks, isPayPerView=True, ticketPrice="2.00")
+    response = stream_create(
+        client_for(artist), django_capture_on_commit_callbacks, isPayPerView=True, ticketPrice="2.00"
+    )
     assert response.status_code == 400
     assert "WOWZA_TOKEN_AUTH_SECRET" in response.json()["error"]["fields"]["isPayPerView"][0]
 

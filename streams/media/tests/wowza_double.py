@@ -24,8 +24,9 @@ import hmac
 import json
 import secrets
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
+
+from .http_double import JsonDouble
 
 BASE = "/api/v2.0"
 LOCATIONS = {
@@ -87,7 +88,7 @@ def _validate(body, *, fields: set, required: set) -> dict:
     return live
 
 
-class WowzaDouble:
+class WowzaDouble(JsonDouble):
     def __init__(self, token: str = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ0ZXN0In0.c2lnbmF0dXJl"):
         self.token = token
         self.live_streams: dict[str, dict] = {}
@@ -280,36 +281,3 @@ class WowzaDouble:
                 keyframe_interval=measure(60, "GOP"),
             )
         return data
-
-    # --- the server -----------------------------------------------------------------------------
-    def start(self) -> "WowzaDouble":
-        double = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def _answer(self):
-                split = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                status, payload = double.handle(
-                    self.command, split.path, parse_qs(split.query), self.headers, self.rfile.read(length)
-                )
-                data = json.dumps(payload).encode() if payload is not None else b""
-                self.send_response(status)
-                if data:
-                    self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _answer
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        return self
-
-    def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -17,8 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ReadTimeoutError
 from django.conf import settings
 
-from .. import HlsRequest, MediaEvent, MediaProviderError, Rendition, StreamingBackend  # noqa: F401
-from ..replays import replay_playlist_path
+from .. import HlsRequest, MediaEvent, MediaProviderError, Rendition, StreamingBackend, s3  # noqa: F401
 from . import events, tokens
 
 logger = logging.getLogger(__name__)
@@ -43,7 +42,9 @@ def ivs_client(*, retries: bool = True):
 
 
 def s3_client():
-    return _client("s3", settings.AWS_REGION, settings.AWS_ENDPOINT_URL, settings.IVS_MAX_ATTEMPTS)
+    return s3.s3_client(
+        region=settings.AWS_REGION, endpoint=settings.AWS_ENDPOINT_URL, attempts=settings.IVS_MAX_ATTEMPTS
+    )
 
 
 def _call(method, **params):
@@ -305,17 +306,7 @@ class IvsBackend(StreamingBackend):
         raise NotImplementedError("IVS stores its recordings in S3 itself.")
 
     def recording_url(self, *, name: str, expires_at: datetime) -> str:
-        if name.endswith(".m3u8"):  # served by the platform with every URI signed (replays.py)
-            return replay_playlist_path(name=name, expires_at=expires_at)
-        seconds = max(1, int(expires_at.timestamp() - datetime.now(expires_at.tzinfo).timestamp()))
-        return s3_client().generate_presigned_url(
-            "get_object", Params={"Bucket": settings.IVS_RECORDING_BUCKET, "Key": name}, ExpiresIn=seconds
-        )
+        return s3.recording_url(s3_client(), bucket=settings.IVS_RECORDING_BUCKET, name=name, expires_at=expires_at)
 
     def recording_read(self, *, name: str) -> bytes:
-        try:
-            return _call(s3_client().get_object, Bucket=settings.IVS_RECORDING_BUCKET, Key=name)["Body"].read()
-        except MediaProviderError as exc:
-            if _code(exc) in ("NoSuchKey", "404"):
-                raise FileNotFoundError(name) from exc
-            raise
+        return s3.recording_read(s3_client(), bucket=settings.IVS_RECORDING_BUCKET, name=name)

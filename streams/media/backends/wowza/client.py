@@ -1,46 +1,23 @@
-"""A small JSON client of the Wowza Video REST API: `Authorization: Bearer <WOWZA_API_KEY>`, timeouts,
-and retries with backoff for what is safe to repeat (GET, PUT, PATCH, DELETE on 429, 5xx and timeouts;
-POST is sent once)."""
-
-import json
-import time
-import urllib.error
-import urllib.request
-from urllib.parse import urlencode
+"""The Wowza Video REST API through the shared JSON client (../http.py): `Authorization: Bearer
+<WOWZA_API_KEY>`, WOWZA_TIMEOUT_SECONDS, WOWZA_MAX_ATTEMPTS tries of what is safe to repeat (POST is
+sent once)."""
 
 from django.conf import settings
 
-from .. import MediaProviderError
+from ..http import ProviderNotFound as WowzaNotFound
+from ..http import json_request
 
-SAFE_TO_REPEAT = {"GET", "PUT", "PATCH", "DELETE"}
-
-
-class WowzaNotFound(MediaProviderError):
-    pass
+__all__ = ["WowzaNotFound", "request"]
 
 
 def request(method: str, path: str, body: dict | None = None, query: dict | None = None) -> dict:
-    url = settings.WOWZA_API_URL.rstrip("/") + path + (f"?{urlencode(query)}" if query else "")
-    data = json.dumps(body).encode() if body is not None else None
-    attempts = settings.WOWZA_MAX_ATTEMPTS if method in SAFE_TO_REPEAT else 1
-    for attempt in range(attempts):
-        req = urllib.request.Request(url, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {settings.WOWZA_API_KEY}")
-        req.add_header("Content-Type", "application/json")
-        req.add_header("Accept", "application/json")
-        try:
-            with urllib.request.urlopen(req, timeout=settings.WOWZA_TIMEOUT_SECONDS) as response:
-                text = response.read()
-                return json.loads(text) if text else {}
-        except urllib.error.HTTPError as exc:
-            detail = exc.read()[:300].decode(errors="replace")
-            retryable = exc.code == 429 or exc.code >= 500
-            if exc.code == 404:
-                raise WowzaNotFound(f"Wowza {method} {path}: 404 {detail}") from exc
-            if not retryable or attempt == attempts - 1:
-                raise MediaProviderError(f"Wowza {method} {path}: {exc.code} {detail}", retryable=retryable) from exc
-        except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            if attempt == attempts - 1:
-                raise MediaProviderError(f"Wowza {method} {path}: {exc}", retryable=True) from exc
-        time.sleep(min(0.5 * 2**attempt, 4))
-    raise AssertionError("unreachable")
+    return json_request(
+        method,
+        settings.WOWZA_API_URL.rstrip("/") + path,
+        provider="Wowza",
+        authorization=f"Bearer {settings.WOWZA_API_KEY}",
+        timeout=settings.WOWZA_TIMEOUT_SECONDS,
+        attempts=settings.WOWZA_MAX_ATTEMPTS,
+        body=body,
+        query=query,
+    )
