@@ -84,6 +84,7 @@ bench: venv
 	echo "== segment delivery"; $(PY) benchmarks/segment_delivery.py --seconds 5; \
 	echo "== analytics ingest"; $(PY) benchmarks/analytics_ingest.py; \
 	echo "== analytics rollup"; $(PY) benchmarks/analytics_rollup.py; \
+	echo "== glass-to-glass latency, normal and HLS_LOW_LATENCY"; $(PY) benchmarks/glass_to_glass.py --seconds 20; \
 	echo "== ratios to the baselines of the same runs"; $(PY) benchmarks/report.py
 
 format: venv

@@ -99,6 +99,15 @@ def _rows(name: str, data: dict) -> list[list[str]]:
             figure = f"{result['median_s']} s (median of {len(result['runs_s'])})"
             against = f"{baseline['median_s']} s (plain GROUP BY per show)"
             rows.append([name, result["server"], figure, against, f"x{ratio} time (lower is better)", load])
+        elif kind == "glass_to_glass":
+            glass, pdt = result["glass_to_glass_s"], result["transcoder_to_screen_s"]
+            figure = (
+                f"glass-to-glass p50/p95/max {glass['p50']}/{glass['p95']}/{glass['max']} s, "
+                f"transcoder-to-screen {pdt['p50']}/{pdt['p95']}/{pdt['max']} s, startup {result['startup_s']} s"
+            )
+            against = f"goal <= {result['goal_s']:g} s; {data['anchors']}"
+            verdict = "met" if result["goal_met"] else "NOT met"
+            rows.append([name, result["server"], figure, against, f"p95 x{ratio} of the goal ({verdict})", load])
     return rows
 
 

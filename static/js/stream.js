@@ -161,6 +161,10 @@
       // server's log and the beacons name the same viewer.
       hls = new Hls({
         lowLatencyMode: true,
+        // Play no further behind the live edge than hls.js's target (3 segments): the seconds a start
+        // or a stall puts the viewer behind are made up by playing faster (up to 1.5x when more than
+        // about 1.5 s behind, 1.05x when close; the pitch is kept), instead of being kept for good.
+        maxLiveSyncPlaybackRate: 1.5,
         cmcd: { sessionId: beacons.sessionId, contentId: page.streamId },
         xhrSetup(xhr, url) {
           const fresh = freshUrl(url);

@@ -119,12 +119,18 @@ def media_env(settings, *extra: str) -> dict:
     return {name: str(getattr(settings, name)) for name in (*MEDIA_SETTINGS, *extra)}
 
 
-def publisher(settings, key: str, *, seconds: float, size: str = "1280x720") -> subprocess.Popen:
-    """The synthetic encoder of SERVICES.md: testsrc + a sine tone, published in real time."""
+def publisher(
+    settings, key: str, *, seconds: float, size: str = "1280x720", picture: str | None = None, options: tuple = ()
+) -> subprocess.Popen:
+    """The synthetic encoder of SERVICES.md: testsrc + a sine tone, published in real time.
+
+    `picture` replaces testsrc with another lavfi video graph (the glass-to-glass benchmark's clock);
+    `options` go in front of the output (e.g. `-progress FILE`)."""
+    video = picture or f"testsrc=size={size}:rate=30"
     command = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re"]
-    command += ["-f", "lavfi", "-i", f"testsrc=size={size}:rate=30", "-f", "lavfi", "-i", "sine=frequency=440"]
+    command += ["-f", "lavfi", "-i", video, "-f", "lavfi", "-i", "sine=frequency=440"]
     command += ["-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "60"]
-    command += ["-c:a", "aac", "-f", "flv", f"rtmp://127.0.0.1:{settings.RTMP_PORT}/live/{key}"]
+    command += ["-c:a", "aac", *options, "-f", "flv", f"rtmp://127.0.0.1:{settings.RTMP_PORT}/live/{key}"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 

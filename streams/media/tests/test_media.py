@@ -116,6 +116,9 @@ def test_live_ladder_signed_segments_health_and_quality_cap(media, client_for, a
             return segments[0] if segments else None
 
         segment = wait_for(first_segment, timeout=20, message="a segment")
+        # Every segment carries its wall-clock time (the glass-to-glass benchmark reads it in hls.js).
+        playlist = http_get(variants["360p"])[1].decode()
+        assert playlist.count("#EXT-X-PROGRAM-DATE-TIME:") == playlist.count("#EXTINF:") > 0, playlist
         segment_url = variants["360p"].rsplit("/", 1)[0] + "/" + segment
         status, body = http_get(segment_url)
         assert status == 200 and body[:1] == b"G"  # an MPEG-TS packet

@@ -169,7 +169,7 @@ def ffmpeg_command(args, *, source: dict, rungs: list[dict], out_dir: str) -> li
         "-hls_list_size",
         str(list_size),
         "-hls_flags",
-        "delete_segments+independent_segments+omit_endlist",
+        "delete_segments+independent_segments+omit_endlist+program_date_time",
         "-hls_start_number_source",
         "epoch",
         "-master_pl_name",
