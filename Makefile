@@ -75,8 +75,8 @@ bench: venv
 	WITH_BENCH=1 bash scripts/system-deps.sh
 	export DATABASE_URL="$(BENCH_DATABASE_URL)" REDIS_URL="$(BENCH_REDIS_URL)"; set -e; \
 	$(PY) -c 'import sys; sys.path.insert(0, "benchmarks"); from analytics_ingest import database_ensure; database_ensure("$(BENCH_DATABASE_URL)")'; \
-	echo "== chat fan-out, 1,000 viewers"; $(PY) benchmarks/chat_fanout.py --viewers 1000; \
-	echo "== chat fan-out, 1,000 viewers, web tier"; $(PY) benchmarks/chat_fanout.py --viewers 1000 --web-processes $(BENCH_WEB_PROCESSES); \
+	echo "== chat fan-out, 1,000 viewers x 20 msg/s, web tier"; $(PY) benchmarks/chat_fanout.py --viewers 1000 --web-processes $(BENCH_WEB_PROCESSES); \
+	echo "== chat fan-out, 10,000 viewers x 2 msg/s, web tier"; $(PY) benchmarks/chat_fanout.py --viewers 10000 --rate 2 --web-processes $(BENCH_WEB_PROCESSES); \
 	echo "== Socket.IO fan-out, 1,000 viewers"; $(PY) benchmarks/chat_fanout.py --viewers 1000 --servers ours,ours-socketio,socketio-minimal; \
 	echo "== join storm, 2,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 2000 --web-processes $(BENCH_WEB_PROCESSES); \
 	echo "== join storm, 10,000 viewers"; $(PY) benchmarks/join_storm.py --viewers 10000 --web-processes $(BENCH_WEB_PROCESSES); \
