@@ -9,7 +9,9 @@ counts once: a report is unique by `event_id` and only reports not stored yet ar
 a session that exists, seeing it earlier than already seen, or closing it again changes nothing.
 """
 
+import contextlib
 import functools
+import gc
 import logging
 import time
 import uuid
@@ -242,8 +244,28 @@ def _at(timestamp: float) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC)
 
 
+@contextlib.contextmanager
+def _cyclic_gc_paused():
+    """Python's cyclic garbage collector paused for a batch. A batch allocates a few hundred thousand
+    dicts, tuples and strings, none in a reference cycle (reference counting frees them all); meanwhile
+    the collector would walk the whole process's heap several times, about a third of the batch's time.
+    Collection resumes as soon as the batch is done."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def events_write_batch(*, limit: int | None = None, consumer: str | None = None) -> int:
     """Write one batch of buffered entries to the database, then acknowledge it. Returns entries handled."""
+    with _cyclic_gc_paused():
+        return _events_write_batch(limit=limit, consumer=consumer)
+
+
+def _events_write_batch(*, limit: int | None, consumer: str | None) -> int:
     limit = limit or settings.ANALYTICS_BATCH_SIZE
     buffer = buffer_get()
     entries = buffer.read(
