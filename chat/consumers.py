@@ -10,6 +10,7 @@ from django.conf import settings
 from livestream_site import metrics
 from livestream_site.parsers import json_loads
 from livestream_site.realtime import frame_encode
+from livestream_site.serving import room_writer
 
 from .connection import (
     ERROR_CODES,
@@ -49,6 +50,8 @@ class LiveStreamConsumer(ViewerConnection, AsyncWebsocketConsumer):
         self.user = self.scope["user"]
         # Room frames go straight to the server (see chat.auth._KeepServerSend).
         self.server_send = self.scope.get("server_send") or self.base_send
+        # Under daphne, room frames are framed once per room and written to the socket (serving.py).
+        self.room_write = room_writer(self.server_send)
         self.connection_open()
         self.address = self.client_address()
         if not self.user.is_authenticated and not anonymous_connection_take(self.address):

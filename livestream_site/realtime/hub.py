@@ -165,11 +165,19 @@ class Hub:
             return
         native = {"type": "websocket.send", "text": text}
         # Other protocols (Socket.IO) name their encoding of a frame as the connection's
-        # `frame_format`; each encoding is made once per frame and room, never per viewer.
+        # `frame_format`; each encoding is made once per frame and room, never per viewer. A native
+        # connection with a `room_write` (under daphne) takes the frame written straight to its socket.
         messages: dict = {}
         for connection in list(connections):
             frame_format = getattr(connection, "frame_format", None)
             if frame_format is None:
+                room_write = getattr(connection, "room_write", None)
+                if room_write is not None:
+                    try:
+                        room_write(text)
+                    except Exception:  # a closing socket must not stop the others' delivery
+                        logger.debug("could not deliver to a connection of %s", stream_id, exc_info=True)
+                    continue
                 message = native
             else:
                 message = messages.get(frame_format)
