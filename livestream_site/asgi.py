@@ -16,7 +16,7 @@ from chat.auth import LiveStreamAuthStack  # noqa: E402
 from chat.consumers import LiveStreamConsumer  # noqa: E402
 from chat.socketio_adapter import socketio_server_make  # noqa: E402
 
-from .serving import websocket_debug_formatting_skip  # noqa: E402
+from .serving import gc_tune, websocket_debug_formatting_skip  # noqa: E402
 
 if settings.LOG_LEVEL != "DEBUG":
     websocket_debug_formatting_skip()
@@ -35,3 +35,6 @@ channels_application = ProtocolTypeRouter(
 
 # /socket.io/ (HTTP long-polling and WebSocket) goes to the Socket.IO server; everything else to Channels.
 application = socketio.ASGIApp(socketio_server_make(), other_asgi_app=channels_application, socketio_path="socket.io")
+
+# Last: everything the application loaded is frozen out of the garbage collector's walks.
+gc_tune(settings.WEB_GC_THRESHOLDS)

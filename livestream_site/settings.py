@@ -114,6 +114,16 @@ if WEB_CONCURRENCY < 1 or (WEB_CONCURRENCY > 1 and not REDIS_URL):
     raise ImproperlyConfigured("WEB_CONCURRENCY above 1 needs REDIS_URL (processes share rooms through Redis).")
 # Set by livestream_site/web.py for each web process it starts behind nginx (0, 1, ...); unset otherwise.
 WEB_PROCESS_INDEX = env.int("WEB_PROCESS_INDEX", default=None)
+# The cyclic garbage collector's thresholds in a web process (livestream_site/serving.py gc_tune): three
+# integers, or empty for Python's own (700,10,10). Every socket keeps a few hundred objects; with
+# Python's, the collector walks them over and over in a join storm.
+WEB_GC_THRESHOLDS = env("WEB_GC_THRESHOLDS", default="50000,20,100")
+try:
+    _gc_thresholds = [int(value) for value in WEB_GC_THRESHOLDS.split(",")] if WEB_GC_THRESHOLDS.strip() else []
+except ValueError:
+    _gc_thresholds = None
+if _gc_thresholds is None or (_gc_thresholds and (len(_gc_thresholds) != 3 or min(_gc_thresholds) < 1)):
+    raise ImproperlyConfigured("WEB_GC_THRESHOLDS must be three positive integers (e.g. 50000,20,100) or empty.")
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}

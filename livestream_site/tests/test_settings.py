@@ -117,3 +117,19 @@ def test_production_with_a_key_and_hosts_passes_the_deploy_check():
     found = probe(**env)
     assert found["debug"] is False
     assert found["allowedHosts"] == ["stream.example.com", "www.stream.example.com"]
+
+
+@pytest.mark.parametrize("value", ["50000,20", "a,b,c", "0,10,10"])
+def test_a_malformed_gc_threshold_stops_the_start(value):
+    result = run(["manage.py", "check"], WEB_GC_THRESHOLDS=value)
+    assert result.returncode != 0
+    assert "WEB_GC_THRESHOLDS" in result.stderr.strip().splitlines()[-1]
+
+
+def test_the_web_process_tunes_its_garbage_collector():
+    probe = "import gc, json; from livestream_site import asgi; print(json.dumps([gc.get_threshold(), gc.get_freeze_count() > 0]))"
+    tuned = run(["-c", probe], WEB_GC_THRESHOLDS="40000,15,90")
+    assert tuned.returncode == 0, tuned.stderr
+    assert json.loads(tuned.stdout.strip().splitlines()[-1]) == [[40000, 15, 90], True]
+    own = run(["-c", probe], WEB_GC_THRESHOLDS="")
+    assert json.loads(own.stdout.strip().splitlines()[-1]) == [[700, 10, 10], True]
