@@ -26,17 +26,20 @@ def websocket_debug_formatting_skip() -> None:
                 setattr(module, name, _placeholder)
 
 
-_prepared: list = [None, None]  # the last room frame prepared: (its text, autobahn's PreparedMessage)
+_prepared: tuple = (None, None)  # the last room frame prepared: (its text, autobahn's PreparedMessage)
 
 
 def _frame_prepared(text: str):
-    """The WebSocket frame of a room's text, framed once for all the sockets it goes to (one event loop:
-    the hub hands the same text object to each of its sockets in turn)."""
-    if _prepared[0] is not text:
+    """The WebSocket frame of a room's text, framed once for all the sockets it goes to (the hub hands
+    the same text object to each of its sockets in turn; the pair is replaced whole, never in part)."""
+    global _prepared
+    last_text, prepared = _prepared
+    if last_text is not text:
         from autobahn.websocket.protocol import PreparedMessage
 
-        _prepared[:] = [text, PreparedMessage(text.encode(), False, False, False)]
-    return _prepared[1]
+        prepared = PreparedMessage(text.encode(), False, False, False)
+        _prepared = (text, prepared)
+    return prepared
 
 
 def room_writer(send):
