@@ -77,6 +77,13 @@ class LiveStreamFilter(django_filters.FilterSet):
         model = LiveStream
         fields: list[str] = []
 
+    @property
+    def qs(self):
+        """Always in one definite order, whatever `ordering` asked (`ordering=,` cleared the default): the
+        order asked, else the catalogue's, then the id, so pages never overlap or skip a stream."""
+        queryset = super().qs
+        return queryset.order_by(*(queryset.query.order_by or LiveStream._meta.ordering), "id")
+
     def filter_search(self, queryset, name, value):
         value = value.strip()
         if not value:

@@ -1,10 +1,12 @@
 """The stream REST API through HTTP: every endpoint for every role, the lifecycle, validation, filters."""
 
 import json
+import warnings
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.paginator import UnorderedObjectListWarning
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -722,6 +724,17 @@ def listed(client, query: str) -> list[str]:
 )
 def test_list_filters(query, expected, clients, catalogue):
     assert listed(clients["viewer"], query) == expected
+
+
+@pytest.mark.parametrize("ordering", ["ordering=,", "ordering=title"])
+def test_every_page_is_in_one_definite_order(ordering, clients, artist):
+    # Same titles: only the id tells them apart; an empty ordering (",") once left the pages unordered.
+    streams = {str(stream_factory(artist=artist, title="Same").id) for _ in range(5)}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", category=UnorderedObjectListWarning)
+        pages = [clients["anon"].get(f"/api/livestreams?{ordering}&pageSize=2&page={page}") for page in (1, 2, 3)]
+    seen = [stream["id"] for page in pages for stream in page.json()["results"]]
+    assert sorted(seen) == sorted(streams)  # every stream once: no page overlaps or skips
 
 
 def test_artist_and_schedule_filters(clients, catalogue, artist, other_artist):
