@@ -362,8 +362,9 @@ def _events_write(events: list[dict]) -> set[str]:
                 )
         seen = {session_id: _at(at) for session_id, at in seen.items() if session_id in session_streams}
         closes = {session_id: _at(at) for session_id, at in closes.items() if session_id in session_streams}
+        rows = _reports_unstored(rows)
         if rows or seen or closes:
-            fold(rows, seen, closes)
+            fold(rows, _session_totals(rows), seen, closes)
     return retry
 
 
@@ -378,6 +379,21 @@ def _sessions_lock(session_ids: set[str]) -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT id, stream_id FROM {table} WHERE id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE", [ids])
         return {str(session_id): str(stream_id) for session_id, stream_id in cursor.fetchall()}
+
+
+def _reports_unstored(rows: list[tuple]) -> list[tuple]:
+    """The report rows whose event is not stored yet (a redelivered batch finds its own rows stored)."""
+    if not rows:
+        return rows
+    event_ids = [row[0] for row in rows]
+    if connection.vendor != "postgresql":
+        stored = set(QualityReport.objects.filter(event_id__in=event_ids).values_list("event_id", flat=True))
+    else:
+        table = connection.ops.quote_name(QualityReport._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT event_id FROM {table} WHERE event_id = ANY(%s::varchar[])", [event_ids])
+            stored = {event_id for (event_id,) in cursor.fetchall()}
+    return [row for row in rows if row[0] not in stored] if stored else rows
 
 
 # Reports not stored yet are inserted and added to their sessions' totals; heartbeats move last_seen_at
@@ -436,23 +452,16 @@ def _session_totals(rows: list[tuple]) -> dict[str, dict]:
     return totals
 
 
-def _fold_sql(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
-    """The reports not stored yet go straight into their table with COPY (their sessions are locked, so
-    no other writer stores them meanwhile: the unique event id is the backstop); then one statement adds
-    their totals, the heartbeats and the closes to the sessions."""
+def _fold_sql(rows: list[tuple], totals: dict, seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
+    """The new reports go straight into their table with COPY (their sessions are locked, so no other
+    writer stores them meanwhile: the unique event id is the backstop); then one statement adds their
+    totals, the heartbeats and the closes to the sessions."""
     report_table = connection.ops.quote_name(QualityReport._meta.db_table)
     session_table = connection.ops.quote_name(ViewerSession._meta.db_table)
     with connection.cursor() as cursor:
         if rows:
-            cursor.execute(
-                f"SELECT event_id FROM {report_table} WHERE event_id = ANY(%s::varchar[])", [[row[0] for row in rows]]
-            )
-            stored = {event_id for (event_id,) in cursor.fetchall()}
-            rows = [row for row in rows if row[0] not in stored] if stored else rows
-            if rows:
-                columns = ", ".join(connection.ops.quote_name(column) for column in _report_columns())
-                _copy(cursor, report_table, columns, rows)
-        totals = _session_totals(rows)
+            columns = ", ".join(connection.ops.quote_name(column) for column in _report_columns())
+            _copy(cursor, report_table, columns, rows)
         ids = sorted(set(totals) | set(seen) | set(closes))
         if not ids:
             return
@@ -531,11 +540,8 @@ def _copy(cursor, table: str, columns: str, rows: list[tuple]) -> None:
         )
 
 
-def _fold_python(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
+def _fold_python(rows: list[tuple], totals: dict, seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
     """The same rules through the ORM (SQLite, the embedded default)."""
-    stored = set(QualityReport.objects.filter(event_id__in=[row[0] for row in rows]).values_list("event_id", flat=True))
-    rows = [row for row in rows if row[0] not in stored]
-    totals = _session_totals(rows)
     session_ids = set(seen) | set(closes) | set(totals)
     sessions = {str(session.id): session for session in ViewerSession.objects.filter(id__in=session_ids)}
     for session_id, total in totals.items():

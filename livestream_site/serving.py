@@ -74,7 +74,7 @@ def room_writer(send):
     return write
 
 
-def gc_tune(thresholds: str) -> None:
+def gc_tune(thresholds: tuple[int, ...]) -> None:
     """Tune the cyclic garbage collector of a web process (settings.WEB_GC_THRESHOLDS; empty: Python's own).
 
     What is loaded at start (modules, settings, URL patterns) is never garbage: frozen, the collector
@@ -85,5 +85,5 @@ def gc_tune(thresholds: str) -> None:
     joinedStream 2.0-2.1 s -> 1.3 s (benchmarks/join_storm.py, README Performance).
     """
     gc.freeze()
-    if thresholds.strip():
-        gc.set_threshold(*(int(value) for value in thresholds.split(",")))
+    if thresholds:
+        gc.set_threshold(*thresholds)

@@ -117,12 +117,12 @@ WEB_PROCESS_INDEX = env.int("WEB_PROCESS_INDEX", default=None)
 # The cyclic garbage collector's thresholds in a web process (livestream_site/serving.py gc_tune): three
 # integers, or empty for Python's own (700,10,10). Every socket keeps a few hundred objects; with
 # Python's, the collector walks them over and over in a join storm.
-WEB_GC_THRESHOLDS = env("WEB_GC_THRESHOLDS", default="50000,20,100")
+_gc_thresholds = env("WEB_GC_THRESHOLDS", default="50000,20,100")
 try:
-    _gc_thresholds = [int(value) for value in WEB_GC_THRESHOLDS.split(",")] if WEB_GC_THRESHOLDS.strip() else []
+    WEB_GC_THRESHOLDS = tuple(int(value) for value in _gc_thresholds.split(",")) if _gc_thresholds.strip() else ()
 except ValueError:
-    _gc_thresholds = None
-if _gc_thresholds is None or (_gc_thresholds and (len(_gc_thresholds) != 3 or min(_gc_thresholds) < 1)):
+    WEB_GC_THRESHOLDS = None
+if WEB_GC_THRESHOLDS is None or (WEB_GC_THRESHOLDS and (len(WEB_GC_THRESHOLDS) != 3 or min(WEB_GC_THRESHOLDS) < 1)):
     raise ImproperlyConfigured("WEB_GC_THRESHOLDS must be three positive integers (e.g. 50000,20,100) or empty.")
 
 if REDIS_URL:
