@@ -27,7 +27,9 @@ from django.conf import settings
 STREAM_KEY = "analytics:events"
 GROUP = "writers"
 
-Entry = tuple[str, list]  # (entry id, the events appended together)
+# (entry id, the events appended together, whether a writer was handed it before: claimed from a writer
+# that never acknowledged it, so some of its rows may be stored already)
+Entry = tuple[str, list, bool]
 
 
 def consumer_name() -> str:
@@ -103,11 +105,11 @@ class RedisEventBuffer(EventBuffer):
         messages, deleted = claimed[1], claimed[2] if len(claimed) > 2 else []
         if deleted:  # trimmed away by MAXLEN while pending: nothing left to write
             self.client.xack(self.key, GROUP, *deleted)
-        entries += _decoded(messages)
+        entries += _decoded(messages, redelivered=True)
         if len(entries) < count:
             response = self.client.xreadgroup(GROUP, consumer, {self.key: ">"}, count=count - len(entries))
             for _stream, stream_messages in response or []:
-                entries += _decoded(stream_messages)
+                entries += _decoded(stream_messages, redelivered=False)
         return entries
 
     def ack(self, entry_ids: list[str]) -> None:
@@ -126,7 +128,7 @@ class RedisEventBuffer(EventBuffer):
         self._group_ready = False
 
 
-def _decoded(messages) -> list[Entry]:
+def _decoded(messages, *, redelivered: bool) -> list[Entry]:
     entries = []
     for entry_id, fields in messages:
         if fields and "e" in fields:
@@ -134,7 +136,7 @@ def _decoded(messages) -> list[Entry]:
                 events = orjson.loads(fields["e"])
             except orjson.JSONDecodeError:
                 events = [fields["e"]]  # written by something else: the writer drops what it cannot read
-            entries.append((entry_id, events if isinstance(events, list) else [events]))
+            entries.append((entry_id, events if isinstance(events, list) else [events], redelivered))
     return entries
 
 
@@ -164,11 +166,11 @@ class LocalEventBuffer(EventBuffer):
                     break
                 if now - delivered_at >= claim_idle_seconds:
                     self.pending[entry_id] = (event, now)
-                    entries.append((entry_id, event))
+                    entries.append((entry_id, event, True))
             while self.waiting and len(entries) < count:
                 entry_id, event = self.waiting.popitem(last=False)
                 self.pending[entry_id] = (event, now)
-                entries.append((entry_id, event))
+                entries.append((entry_id, event, False))
         return entries
 
     def ack(self, entry_ids: list[str]) -> None:

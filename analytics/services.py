@@ -13,10 +13,13 @@ import contextlib
 import functools
 import gc
 import logging
+import operator
+import threading
 import time
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import orjson
 from django.conf import settings
@@ -27,7 +30,7 @@ from django.utils import timezone
 from livestream_site.errors import ApplicationError
 from streams.models import LiveStream
 
-from .buffer import buffer_get, buffer_is_local, consumer_name
+from .buffer import Entry, buffer_get, buffer_is_local, consumer_name
 from .clients import device_describe
 from .models import UNKNOWN_COUNTRY, QualityReport, ViewerSession
 
@@ -54,6 +57,8 @@ EVENT_KEYS = {
     "session_close": ("event_id", "at", "session_id"),
     "quality_report": ("event_id", "at", "session_id", "stream_id", "report"),
 }
+_EVENT_KEYSETS = {kind: frozenset(keys) for kind, keys in EVENT_KEYS.items()}
+_NO_KEYS: frozenset = frozenset()
 # Every field a report carries, at the value a report that leaves it out has.
 REPORT_DEFAULTS = {
     "watch_ms": 0,
@@ -70,6 +75,7 @@ REPORT_DEFAULTS = {
     "error": "",
     "exit_before_video_start": False,
 }
+_REPORT_VALUES = operator.itemgetter(*REPORT_DEFAULTS)  # a report's values, in REPORT_DEFAULTS order
 SESSION_FOLDED_FIELDS = [
     "last_seen_at",
     "ended_at",
@@ -262,29 +268,79 @@ def _cyclic_gc_paused():
 def events_write_batch(*, limit: int | None = None, consumer: str | None = None) -> int:
     """Write one batch of buffered entries to the database, then acknowledge it. Returns entries handled."""
     with _cyclic_gc_paused():
-        return _events_write_batch(limit=limit, consumer=consumer)
+        return _batch_write(_batch_read(limit or settings.ANALYTICS_BATCH_SIZE, consumer or consumer_name()))
 
 
-def _events_write_batch(*, limit: int | None, consumer: str | None) -> int:
+def events_write_drain(*, budget_seconds: float, limit: int | None = None, consumer: str | None = None) -> int:
+    """Write batches until the buffer is drained or `budget_seconds` have passed; returns entries handled.
+
+    While a batch is written, the next is read and sorted in a thread (no database work there): the
+    database takes one batch's rows on one core while the next batch is decoded on the other. A batch
+    read is always written, even past the budget (its entries are pending for this writer)."""
     limit = limit or settings.ANALYTICS_BATCH_SIZE
-    buffer = buffer_get()
-    entries = buffer.read(
-        consumer=consumer or consumer_name(), count=limit, claim_idle_seconds=settings.ANALYTICS_CLAIM_IDLE_SECONDS
+    consumer = consumer or consumer_name()
+    deadline = time.monotonic() + budget_seconds
+    written = 0
+    with _cyclic_gc_paused():
+        batch = _batch_read(limit, consumer)
+        while batch.entries:
+            reading = None
+            if len(batch.entries) >= limit and time.monotonic() < deadline:
+                reading = _Background(_batch_read, limit, consumer)
+            try:
+                written += _batch_write(batch)
+            finally:
+                if reading is not None:
+                    reading.join()  # never left running, whatever the write did
+            if reading is None:
+                break
+            batch = reading.result()
+    return written
+
+
+class _Batch(NamedTuple):
+    entries: list[Entry]
+    events: list
+    sorted: "_Sorted"
+
+
+class _Sorted(NamedTuple):
+    """A batch's events by what they do: {session id: open event}, {session id: latest time seen},
+    {session id: first close time}, {event id: report row}."""
+
+    opens: dict[str, dict]
+    seen: dict[str, float]
+    closes: dict[str, float]
+    reports: dict[str, tuple]
+
+
+def _batch_read(limit: int, consumer: str) -> _Batch:
+    entries = buffer_get().read(
+        consumer=consumer, count=limit, claim_idle_seconds=settings.ANALYTICS_CLAIM_IDLE_SECONDS
     )
+    events = [event for _entry_id, entry_events, _redelivered in entries for event in entry_events]
+    return _Batch(entries, events, _events_sort(events))
+
+
+def _batch_write(batch: _Batch) -> int:
+    entries, events = batch.entries, batch.events
     if not entries:
         return 0
-    events = [event for _entry_id, entry_events in entries for event in entry_events]
+    # Reports of entries delivered for the first time cannot be stored yet (their ids are made when they
+    # are queued); only a batch holding a redelivered entry looks for its reports in the table.
+    redelivered = any(redelivered for _entry_id, _events, redelivered in entries)
     try:
-        retry = _events_write(events)
+        retry = _events_write(events, redelivered=redelivered, sorted_events=batch.sorted)
     except (IntegrityError, DataError):
         retry = _events_write_refused(events)
     # Acknowledged only now that the rows are committed; a crash before this line redelivers the batch.
     # An entry holding an event to retry stays pending whole (its written events are not written twice).
-    buffer.ack(
+    buffer_get().ack(
         [
             entry_id
-            for entry_id, entry_events in entries
-            if not any(isinstance(event, dict) and event.get("event_id") in retry for event in entry_events)
+            for entry_id, entry_events, _redelivered in entries
+            if not retry
+            or not any(isinstance(event, dict) and event.get("event_id") in retry for event in entry_events)
         ]
     )
     return len(entries)
@@ -326,45 +382,44 @@ def _events_write_refused(events: list) -> set[str]:
     return retry
 
 
-def _events_write(events: list[dict]) -> set[str]:
-    """Write events in one transaction; returns the event ids to leave unacknowledged (retried later)."""
-    opens: dict[str, dict] = {}
-    seen: dict[str, float] = {}
-    closes: dict[str, float] = {}
-    reports: dict[str, dict] = {}
-    for event in events:
-        try:
-            _event_sort(event, opens, seen, closes, reports)
-        except (KeyError, TypeError, ValueError):
-            logger.warning(
-                "analytics: malformed %r event dropped", event.get("type") if isinstance(event, dict) else event
-            )
-    session_ids = set(opens) | set(seen) | set(closes) | {event["session_id"] for event in reports.values()}
+def _events_write(events: list[dict], *, redelivered: bool = True, sorted_events: _Sorted | None = None) -> set[str]:
+    """Write events (sorted already, or sorted here) in one transaction; returns the event ids to leave
+    unacknowledged (retried later).
+
+    `redelivered=False` promises that none of the events was ever handed to a writer before, so none of
+    their reports is stored: the look-up of stored reports is skipped (the unique event id stays the
+    backstop: a broken promise fails the batch, and `_events_write_refused` writes it with the look-up).
+    """
+    opens, seen, closes, reports = sorted_events or _events_sort(events)
+    session_ids = set(opens) | set(seen) | set(closes) | {row[1] for row in reports.values()}
     if not session_ids:
         return set()
     fold = _fold_sql if connection.vendor == "postgresql" else _fold_python
     with transaction.atomic():
         if opens:
-            ViewerSession.objects.bulk_create([_session_new(event) for event in opens.values()], ignore_conflicts=True)
+            # In id order, like the lock below: two writers inserting the same sessions never deadlock.
+            ViewerSession.objects.bulk_create(
+                [_session_new(event) for _session_id, event in sorted(opens.items())], ignore_conflicts=True
+            )
         # Every writer locks the sessions of its batch, in one order, before it touches their reports.
         session_streams = _sessions_lock(session_ids)
         rows, retry = [], set()
         orphan_cutoff = time.time() - settings.ANALYTICS_ORPHAN_SECONDS
-        for event in sorted(reports.values(), key=lambda event: event["at"]):
-            stream_id = session_streams.get(event["session_id"])
-            if stream_id == event["stream_id"]:
-                rows.append(_report_row(event))
-            elif stream_id is None and event["at"] > orphan_cutoff:
-                retry.add(event["event_id"])  # its session_open may still be in a batch being redone
+        for row in sorted(reports.values(), key=_REPORT_AT):
+            event_id, session_id, stream_id, received_at = row[:4]
+            session_stream_id = session_streams.get(session_id)
+            if session_stream_id == stream_id:
+                rows.append(row)
+            elif session_stream_id is None and received_at.timestamp() > orphan_cutoff:
+                retry.add(event_id)  # its session_open may still be in a batch being redone
             else:
-                logger.warning(
-                    "analytics: report %s of unknown session %s dropped", event["event_id"], event["session_id"]
-                )
+                logger.warning("analytics: report %s of unknown session %s dropped", event_id, session_id)
         seen = {session_id: _at(at) for session_id, at in seen.items() if session_id in session_streams}
         closes = {session_id: _at(at) for session_id, at in closes.items() if session_id in session_streams}
-        rows = _reports_unstored(rows)
+        if redelivered:
+            rows = _reports_unstored(rows)
         if rows or seen or closes:
-            fold(rows, _session_totals(rows), seen, closes)
+            fold(rows, seen, closes)
     return retry
 
 
@@ -406,16 +461,24 @@ SUMMED = ("rebuffer_count", "rebuffer_ms", "dropped_frames")
 
 
 def _session_totals(rows: list[tuple]) -> dict[str, dict]:
-    """What new reports (REPORT_COLUMNS rows, in the order received) add to their sessions: watch time and
-    the counters summed, seconds per rendition, the first startup time and error, whether playback ever
-    exited before video started, the last player size, the latest report's time."""
-    session_at, received_at, watch_at, rendition_at = (
-        _COLUMN[name] for name in ("session_id", "received_at", "watch_ms", "rendition")
+    """What new reports (REPORT_COLUMNS rows, sorted by the time they were received) add to their
+    sessions: watch time and the counters summed, seconds per rendition, the first startup time and error,
+    whether playback ever exited before video started, the last player size, the latest report's time."""
+    (session_at, received_at, watch_at, rendition_at, startup_at, error_at, width_at, height_at, exited_at) = (
+        _COLUMN[name]
+        for name in (
+            "session_id",
+            "received_at",
+            "watch_ms",
+            "rendition",
+            "startup_time_ms",
+            "error",
+            "player_width",
+            "player_height",
+            "exit_before_video_start",
+        )
     )
     summed = [(name, _COLUMN[name]) for name in SUMMED]
-    startup_at, error_at = _COLUMN["startup_time_ms"], _COLUMN["error"]
-    last = [(name, _COLUMN[name]) for name in ("player_width", "player_height")]
-    exited_at = _COLUMN["exit_before_video_start"]
     totals: dict[str, dict] = {}
     for row in rows:
         total = totals.get(row[session_at])
@@ -424,64 +487,78 @@ def _session_totals(rows: list[tuple]) -> dict[str, dict]:
                 **dict.fromkeys(SUMMED, 0),
                 "watch_ms": 0,
                 "renditions": {},
-                "startup_time_ms": None,
-                "error": "",
+                "startup_time_ms": row[startup_at],
+                "error": row[error_at],
                 "exit_before_video_start": False,
                 "player_width": None,
                 "player_height": None,
-                "reported_at": row[received_at],
             }
+        else:
+            if total["startup_time_ms"] is None:
+                total["startup_time_ms"] = row[startup_at]
+            if not total["error"]:
+                total["error"] = row[error_at]
         watch_ms = row[watch_at]
         total["watch_ms"] += watch_ms
-        if row[rendition_at] and watch_ms:
+        if watch_ms and row[rendition_at]:
             renditions = total["renditions"]
             renditions[row[rendition_at]] = renditions.get(row[rendition_at], 0) + watch_ms
         for name, index in summed:
             total[name] += row[index]
-        if total["startup_time_ms"] is None:
-            total["startup_time_ms"] = row[startup_at]
-        if not total["error"]:
-            total["error"] = row[error_at]
-        for name, index in last:
-            if row[index] is not None:
-                total[name] = row[index]
-        total["exit_before_video_start"] = total["exit_before_video_start"] or row[exited_at]
-        total["reported_at"] = max(total["reported_at"], row[received_at])
+        if row[width_at] is not None:
+            total["player_width"] = row[width_at]
+        if row[height_at] is not None:
+            total["player_height"] = row[height_at]
+        if row[exited_at]:
+            total["exit_before_video_start"] = True
+        total["reported_at"] = row[received_at]  # the rows are in time order: the last is the latest
     for total in totals.values():
         total["renditions"] = {name: watch_ms / 1000 for name, watch_ms in total["renditions"].items()}
     return totals
 
 
-def _fold_sql(rows: list[tuple], totals: dict, seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
+def _fold_sql(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
     """The new reports go straight into their table with COPY (their sessions are locked, so no other
     writer stores them meanwhile: the unique event id is the backstop); then one statement adds their
-    totals, the heartbeats and the closes to the sessions."""
+    totals, the heartbeats and the closes to the sessions.
+
+    The COPY is fed from a thread while this one adds up the totals: the database takes the rows on the
+    other core meanwhile (the feeding thread waits on the socket most of the time, without the GIL)."""
     report_table = connection.ops.quote_name(QualityReport._meta.db_table)
     session_table = connection.ops.quote_name(ViewerSession._meta.db_table)
     with connection.cursor() as cursor:
+        copying = None
         if rows:
             columns = ", ".join(connection.ops.quote_name(column) for column in _report_columns())
-            _copy(cursor, report_table, columns, rows)
+            copying = _Background(_copy, cursor, report_table, columns, rows)
+        totals = _session_totals(rows)
+        if copying is not None:
+            copying.result()
         ids = sorted(set(totals) | set(seen) | set(closes))
         if not ids:
             return
-        empty: dict = {}
-        values = [totals.get(session_id, empty) for session_id in ids]
-
-        def column(name):
-            return [total.get(name) for total in values]
-
+        # One JSON document of what changes per session (psycopg adapts one text parameter far faster
+        # than a dozen arrays of a thousand values).
+        changes = [
+            {
+                **totals.get(session_id, {}),
+                "session_id": session_id,
+                "seen_at": seen.get(session_id),
+                "closed_at": closes.get(session_id),
+            }
+            for session_id in ids
+        ]
         cursor.execute(
             f"""
             UPDATE {session_table} AS s SET
                 watch_seconds = s.watch_seconds + coalesce(c.watch_ms, 0) / 1000.0,
-                renditions = CASE WHEN r.seconds IS NULL OR r.seconds = '{{}}' THEN s.renditions ELSE (
-                    SELECT jsonb_object_agg(
-                        name, round(coalesce((s.renditions ->> name)::numeric, 0) + coalesce((r.seconds ->> name)::numeric, 0), 3)
-                    )
-                    FROM (SELECT jsonb_object_keys(coalesce(s.renditions, '{{}}'))
-                          UNION SELECT jsonb_object_keys(r.seconds)) AS names (name)
-                ) END,
+                renditions = CASE WHEN c.renditions IS NULL OR c.renditions = '{{}}' THEN s.renditions
+                    ELSE coalesce(s.renditions, '{{}}') || (
+                        SELECT jsonb_object_agg(
+                            name, round(coalesce((s.renditions ->> name)::numeric, 0) + seconds::numeric, 3)
+                        )
+                        FROM jsonb_each_text(c.renditions) AS added (name, seconds)
+                    ) END,
                 startup_time_ms = coalesce(s.startup_time_ms, c.startup_time_ms),
                 rebuffer_count = s.rebuffer_count + coalesce(c.rebuffer_count, 0),
                 rebuffer_ms = s.rebuffer_ms + coalesce(c.rebuffer_ms, 0),
@@ -496,29 +573,15 @@ def _fold_sql(rows: list[tuple], totals: dict, seen: dict[str, datetime], closes
                     s.last_seen_at, c.reported_at, c.seen_at,
                     CASE WHEN s.ended_at IS NULL THEN greatest(c.closed_at, s.started_at) END
                 )
-            FROM unnest(
-                %s::uuid[], %s::bigint[], %s::text[], %s::integer[], %s::bigint[], %s::bigint[], %s::bigint[],
-                %s::varchar[], %s::boolean[], %s::integer[], %s::integer[], %s::timestamptz[], %s::timestamptz[],
-                %s::timestamptz[]
-            ) AS c (session_id, watch_ms, seconds_json, startup_time_ms, rebuffer_count, rebuffer_ms, dropped_frames,
-                    error, exit_before_video_start, player_width, player_height, reported_at, seen_at, closed_at),
-                 LATERAL (SELECT c.seconds_json::jsonb AS seconds) AS r
+            FROM jsonb_to_recordset(%s::jsonb) AS c (
+                session_id uuid, watch_ms bigint, renditions jsonb, startup_time_ms integer, rebuffer_count bigint,
+                rebuffer_ms bigint, dropped_frames bigint, error varchar, exit_before_video_start boolean,
+                player_width integer, player_height integer, reported_at timestamptz, seen_at timestamptz,
+                closed_at timestamptz
+            )
             WHERE s.id = c.session_id
             """,
-            [
-                ids,
-                column("watch_ms"),
-                [orjson.dumps(total["renditions"]).decode() if total else None for total in values],
-                column("startup_time_ms"),
-                *(column(name) for name in SUMMED),
-                [total.get("error") or None for total in values],
-                column("exit_before_video_start"),
-                column("player_width"),
-                column("player_height"),
-                column("reported_at"),
-                [seen.get(session_id) for session_id in ids],
-                [closes.get(session_id) for session_id in ids],
-            ],
+            [orjson.dumps(changes).decode()],
         )
 
 
@@ -528,20 +591,44 @@ def _report_columns() -> tuple[str, ...]:
 
 def _copy(cursor, table: str, columns: str, rows: list[tuple]) -> None:
     """COPY rows (tuples in REPORT_COLUMNS order) into a table; counted like any statement (query-count
-    tests, the debug toolbar)."""
+    tests, the debug toolbar). Runs in the writer's thread or another (the cursor's connection, never
+    this thread's own)."""
+    database = cursor.db
     sql = f"COPY {table} ({columns}) FROM STDIN"
     started = time.monotonic()
-    with cursor.cursor.copy(sql) as copy:
+    # Raw psycopg: its errors are Django's (IntegrityError, DataError) only through the wrapper.
+    with database.wrap_database_errors, cursor.cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
-    if connection.queries_logged:
-        connection.queries_log.append(
-            {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
-        )
+    if database.queries_logged:
+        database.queries_log.append({"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"})
 
 
-def _fold_python(rows: list[tuple], totals: dict, seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
+class _Background(threading.Thread):
+    """A call run in a thread; `result()` waits for it and returns its value or raises its exception."""
+
+    def __init__(self, function, *args):
+        super().__init__(name="analytics-copy", daemon=True)
+        self.function, self.args = function, args
+        self.value = self.error = None
+        self.start()
+
+    def run(self):
+        try:
+            self.value = self.function(*self.args)
+        except BaseException as error:  # re-raised in the caller's thread
+            self.error = error
+
+    def result(self):
+        self.join()
+        if self.error is not None:
+            raise self.error
+        return self.value
+
+
+def _fold_python(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, datetime]) -> None:
     """The same rules through the ORM (SQLite, the embedded default)."""
+    totals = _session_totals(rows)
     session_ids = set(seen) | set(closes) | set(totals)
     sessions = {str(session.id): session for session in ViewerSession.objects.filter(id__in=session_ids)}
     for session_id, total in totals.items():
@@ -560,14 +647,27 @@ def _fold_python(rows: list[tuple], totals: dict, seen: dict[str, datetime], clo
     ViewerSession.objects.bulk_update(list(sessions.values()), SESSION_FOLDED_FIELDS)
 
 
+def _events_sort(events: list) -> _Sorted:
+    """File each event (_event_sort); a malformed one is dropped with a line in the log."""
+    batch = _Sorted({}, {}, {}, {})
+    for event in events:
+        try:
+            _event_sort(event, *batch)
+        except (KeyError, TypeError, ValueError):
+            logger.warning(
+                "analytics: malformed %r event dropped", event.get("type") if isinstance(event, dict) else event
+            )
+    return batch
+
+
 def _event_sort(event: dict, opens: dict, seen: dict, closes: dict, reports: dict) -> None:
     """File an event under what it does to sessions and reports (the first open or close wins; latest seen)."""
     if not isinstance(event, dict):
         raise TypeError("an event is an object")
     kind = event.get("type")
-    missing = [key for key in EVENT_KEYS.get(kind, ()) if key not in event]
-    if missing or not isinstance(event.get("at"), int | float):
-        raise ValueError(f"{kind} event without {missing or 'at'}")
+    keys = _EVENT_KEYSETS.get(kind, _NO_KEYS)
+    if not keys <= event.keys() or not isinstance(event.get("at"), (int, float)):
+        raise ValueError(f"{kind} event without {sorted(keys - event.keys()) or 'at'}")
     if kind == "session_open":
         opens.setdefault(event["session_id"], event)
         seen[event["session_id"]] = max(seen.get(event["session_id"], 0), event["at"])
@@ -577,7 +677,8 @@ def _event_sort(event: dict, opens: dict, seen: dict, closes: dict, reports: dic
     elif kind == "session_close":
         closes.setdefault(event["session_id"], event["at"])
     elif kind == "quality_report":
-        reports.setdefault(event["event_id"], event)
+        if event["event_id"] not in reports:
+            reports[event["event_id"]] = _report_row(event)
     else:
         logger.warning("analytics: unknown event %r dropped", kind)
 
@@ -601,14 +702,16 @@ def _session_new(event: dict) -> ViewerSession:
 def _report_row(event: dict) -> tuple:
     """The QualityReport columns of a report event, in REPORT_COLUMNS order (fields the player left out at
     their defaults)."""
-    report = event["report"]
     return (
         event["event_id"],
         event["session_id"],
         event["stream_id"],
         _at(event["at"]),
-        *[report.get(name, default) for name, default in REPORT_DEFAULTS.items()],
+        *_REPORT_VALUES({**REPORT_DEFAULTS, **event["report"]}),
     )
+
+
+_REPORT_AT = operator.itemgetter(REPORT_COLUMNS.index("received_at"))
 
 
 def _totals_add(session: ViewerSession, total: dict) -> None:

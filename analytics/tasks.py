@@ -1,10 +1,8 @@
 """Periodic tasks of the audience: the batch writer of buffered events, and the expiry of silent sessions."""
 
 import logging
-import time
 
 from celery import shared_task
-from django.conf import settings
 
 from . import services
 
@@ -18,12 +16,7 @@ WRITE_BUDGET_SECONDS = 20
 @shared_task(acks_late=True, soft_time_limit=45, time_limit=60, ignore_result=True)
 def analytics_events_write() -> int:
     """Periodic (every few seconds): write buffered session events and reports. Idempotent."""
-    written, started = 0, time.monotonic()
-    while time.monotonic() - started < WRITE_BUDGET_SECONDS:
-        count = services.events_write_batch()
-        written += count
-        if count < settings.ANALYTICS_BATCH_SIZE:
-            break
+    written = services.events_write_drain(budget_seconds=WRITE_BUDGET_SECONDS)
     if written:
         logger.debug("analytics: %d buffered events written", written)
     return written

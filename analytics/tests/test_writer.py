@@ -81,7 +81,7 @@ def test_a_batch_interrupted_before_the_commit_is_written_once_by_the_next_write
     session_id = _open(stream)
     _report(stream, session_id, dropped_frames=5)
 
-    def crash(events):
+    def crash(events, **options):
         raise SystemExit("the worker died mid-write")
 
     monkeypatch.setattr(services, "_events_write", crash)
@@ -120,7 +120,7 @@ def test_session_events_are_idempotent_and_out_of_order_heartbeats_do_not_go_bac
     services.session_close(session_id=session_id)
     # The same events written again (a redelivered batch) change nothing.
     entries = event_buffer.read(consumer="x", count=10, claim_idle_seconds=60)
-    events = [event for _id, entry_events in entries for event in entry_events]
+    events = [event for _id, entry_events, _redelivered in entries for event in entry_events]
     services._events_write(events)
     closed = ViewerSession.objects.get()
     services._events_write(events)
@@ -153,6 +153,46 @@ def test_the_writer_task_drains_the_buffer(stream, event_buffer, no_inline_write
     assert QualityReport.objects.count() == 5
 
 
+def test_the_drain_reads_the_next_batch_while_writing_and_a_failed_write_loses_nothing(
+    stream, event_buffer, no_inline_writes, monkeypatch
+):
+    session_id = _open(stream)
+    for _ in range(7):
+        _report(stream, session_id)
+    real_write, calls = services._events_write, []
+
+    def write_then_fail_the_second(events, **options):
+        calls.append(len(events))
+        if len(calls) == 2:
+            raise SystemExit("the worker died writing its second batch")
+        return real_write(events, **options)
+
+    monkeypatch.setattr(services, "_events_write", write_then_fail_the_second)
+    with override_settings(ANALYTICS_BATCH_SIZE=3), pytest.raises(SystemExit):
+        services.events_write_drain(budget_seconds=60)
+    monkeypatch.undo()
+    # The first batch is written and acknowledged; the second (failed) and the third (read meanwhile, by
+    # the thread) are pending for the dead writer, then claimed and written once.
+    assert QualityReport.objects.count() == 2
+    assert event_buffer.backlog() == 5
+    # (Claimable at once, a batch being written is claimed again by the read running beside it: written
+    # once all the same.)
+    with override_settings(ANALYTICS_BATCH_SIZE=3, ANALYTICS_CLAIM_IDLE_SECONDS=0):
+        assert services.events_write_drain(budget_seconds=60) >= 5
+    assert QualityReport.objects.count() == 7
+    assert ViewerSession.objects.get().watch_seconds == 7.0
+    assert event_buffer.backlog() == 0
+
+
+def test_the_drain_stops_reading_once_its_budget_is_spent(stream, event_buffer, no_inline_writes):
+    session_id = _open(stream)
+    for _ in range(5):
+        _report(stream, session_id)
+    with override_settings(ANALYTICS_BATCH_SIZE=2):
+        assert services.events_write_drain(budget_seconds=0) == 2  # the batch read is written, no more
+    assert event_buffer.backlog() == 4
+
+
 def test_the_periodic_tasks_are_in_the_one_beat_schedule():
     tasks_scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert {"analytics.tasks.analytics_events_write", "analytics.tasks.analytics_sessions_expire"} <= tasks_scheduled
@@ -175,12 +215,54 @@ def test_the_writer_runs_a_constant_number_of_queries_per_batch(
     if connection.vendor != "postgresql":
         pytest.skip("SQLite splits bulk statements at its parameter limit")
     entries = _queue(stream, reports)
-    # Savepoint, insert sessions, lock sessions, find the reports stored already, COPY the new ones,
-    # fold them into their sessions (one statement), release.
-    with django_assert_num_queries(7):
+    # Savepoint, insert sessions, lock sessions, COPY the reports, fold them into their sessions (one
+    # statement), release. Entries read for the first time hold no stored report: no look-up.
+    with django_assert_num_queries(6):
         assert services.events_write_batch(limit=10_000) == entries
     assert QualityReport.objects.count() == reports
     assert ViewerSession.objects.filter(ended_at__isnull=False).count() == 1
+
+
+def test_a_redelivered_batch_looks_up_its_stored_reports_in_one_more_query(
+    stream, event_buffer, no_inline_writes, django_assert_num_queries, monkeypatch
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite splits bulk statements at its parameter limit")
+    entries = _queue(stream, 20)
+    monkeypatch.setattr(event_buffer, "ack", lambda entry_ids: None)  # the writer died before acknowledging
+    services.events_write_batch(limit=10_000)
+    monkeypatch.undo()
+    # Savepoint, insert sessions (none new), lock sessions, find the reports stored (all of them), fold
+    # the heartbeat and the close, release: nothing to COPY.
+    with override_settings(ANALYTICS_CLAIM_IDLE_SECONDS=0), django_assert_num_queries(6):
+        assert services.events_write_batch(limit=10_000) == entries
+    assert QualityReport.objects.count() == 20
+    assert sum(ViewerSession.objects.values_list("watch_seconds", flat=True)) == 20.0
+    assert event_buffer.backlog() == 0
+
+
+def test_a_report_queued_twice_is_stored_once_even_when_each_copy_is_new_to_the_writer(
+    stream, event_buffer, no_inline_writes
+):
+    """A first delivery is trusted to hold no stored report; if one does (the same event queued twice),
+    the unique event id refuses the batch and the writer finds what is stored before writing the rest."""
+    session_id = _open(stream)
+    event = {
+        "type": "quality_report",
+        "event_id": uuid.uuid4().hex,
+        "at": timezone.now().timestamp(),
+        "stream_id": str(stream.id),
+        "session_id": session_id,
+        "report": {"watch_ms": 4000},
+    }
+    event_buffer.append([event])
+    drain()
+    event_buffer.append([event])
+    _report(stream, session_id)
+    drain()
+    assert QualityReport.objects.count() == 2
+    assert ViewerSession.objects.get().watch_seconds == 5.0
+    assert event_buffer.backlog() == 0
 
 
 def test_the_in_process_buffer_is_the_embedded_default(stream):
@@ -225,10 +307,10 @@ def _fold_case(stream, event_buffer) -> list[str]:
 
     def write_batch():
         entries = event_buffer.read(consumer="fold-case", count=100, claim_idle_seconds=60)
-        events = [event for _id, entry_events in entries for event in entry_events]
+        events = [event for _id, entry_events, _redelivered in entries for event in entry_events]
         services._events_write(events)
         services._events_write(events)  # redelivered: changes nothing
-        event_buffer.ack([entry_id for entry_id, _events in entries])
+        event_buffer.ack([entry_id for entry_id, _events, _redelivered in entries])
 
     first, second = _open(stream), _open(stream)
     _report(stream, first, rendition="720p", startup_time_ms=1200, player_width=1280, player_height=720)
