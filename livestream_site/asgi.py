@@ -16,10 +16,11 @@ from chat.auth import LiveStreamAuthStack  # noqa: E402
 from chat.consumers import LiveStreamConsumer  # noqa: E402
 from chat.socketio_adapter import socketio_server_make  # noqa: E402
 
-from .serving import gc_tune, websocket_debug_formatting_skip  # noqa: E402
+from .serving import gc_tune, twisted_write_through, websocket_debug_formatting_skip  # noqa: E402
 
 if settings.LOG_LEVEL != "DEBUG":
     websocket_debug_formatting_skip()
+twisted_write_through()
 
 websocket_urlpatterns: list = [
     re_path(r"^ws/livestream/?$", LiveStreamConsumer.as_asgi()),
