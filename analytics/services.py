@@ -531,9 +531,11 @@ def _fold_sql(rows: list[tuple], seen: dict[str, datetime], closes: dict[str, da
         if rows:
             columns = ", ".join(connection.ops.quote_name(column) for column in _report_columns())
             copying = _Background(_copy, cursor, report_table, columns, rows)
-        totals = _session_totals(rows)
-        if copying is not None:
-            copying.result()
+        try:
+            totals = _session_totals(rows)
+        finally:
+            if copying is not None:  # the connection is the COPY's until it ends, whatever happened here
+                copying.result()
         ids = sorted(set(totals) | set(seen) | set(closes))
         if not ids:
             return
@@ -608,7 +610,7 @@ class _Background(threading.Thread):
     """A call run in a thread; `result()` waits for it and returns its value or raises its exception."""
 
     def __init__(self, function, *args):
-        super().__init__(name="analytics-copy", daemon=True)
+        super().__init__(name=f"analytics{function.__name__}", daemon=True)
         self.function, self.args = function, args
         self.value = self.error = None
         self.start()
