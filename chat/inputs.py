@@ -8,6 +8,7 @@
 # shapes checked here.
 
 import functools
+import uuid
 from collections.abc import Mapping
 
 from django.core.validators import ProhibitNullCharactersValidator
@@ -180,6 +181,41 @@ class QualityReportInput(Input):
             raise serializers.ValidationError("reportQuality needs at least one metric.")
         return attrs
 
+    @staticmethod
+    def fast_valid(values: Mapping) -> dict | None:
+        """What validation gives for a well-formed report (snake_case keys), without DRF's machinery per
+        field (about half of a beacon's request); None as soon as a value needs DRF's own check, which
+        then validates the report and words any refusal. A test holds the two to the same values."""
+        valid = {}
+        for name, value in values.items():
+            bounds = QUALITY_NUMBERS.get(name)
+            if bounds is not None:
+                if type(value) not in (int, float) or not bounds[0] <= value <= bounds[1]:
+                    return None
+                valid[name] = float(value)
+            elif name in QUALITY_STRINGS:
+                # Short ASCII without NUL: nothing CharField's validators could refuse but the length.
+                if (
+                    type(value) is not str
+                    or len(value) > QUALITY_STRINGS[name]
+                    or not value.isascii()
+                    or "\x00" in value
+                ):
+                    return None
+                valid[name] = value
+            elif name in QUALITY_FLAGS:
+                if type(value) is not bool:
+                    return None
+                valid[name] = value
+            elif name == "session_id" and type(value) is str:
+                try:
+                    valid[name] = uuid.UUID(value)
+                except ValueError:
+                    return None
+            else:
+                return None
+        return valid if any(name != "session_id" for name in valid) else None
+
 
 def input_valid(input_class: type[Input], data, *, frame: bool = False) -> dict:
     """The validated values of `data` (snake_case keys), or a DRF ValidationError naming each field."""
@@ -200,7 +236,9 @@ def frame_input(input_class: type[Input], data: Mapping, *, skip: tuple[str, ...
         if unknown and input_class.unknown_key_error:
             raise serializers.ValidationError({key: [input_class.unknown_key_error] for key in unknown})
         values = {names[key]: value for key, value in data.items() if key in names}
-        return input_valid(input_class, values, frame=True)
+        fast = getattr(input_class, "fast_valid", None)  # an input's own shortcut for well-formed data
+        valid = fast(values) if fast is not None else None
+        return valid if valid is not None else input_valid(input_class, values, frame=True)
     except serializers.ValidationError as error:
         raise _frame_refusal(error) from None
 
@@ -213,15 +251,16 @@ def frames_input(input_class: type[Input], items: list[Mapping], *, skip: tuple[
     """
     names = _frame_names(input_class)
     serializer = input_class(context={"frame": True})
+    fast = getattr(input_class, "fast_valid", None)  # an input's own shortcut for well-formed data
     values = []
     for index, data in enumerate(items):
         try:
             unknown = [key for key in data if key not in names and key not in skip]
             if unknown and input_class.unknown_key_error:
                 raise serializers.ValidationError({key: [input_class.unknown_key_error] for key in unknown})
-            values.append(
-                dict(serializer.run_validation({names[key]: value for key, value in data.items() if key in names}))
-            )
+            named = {names[key]: value for key, value in data.items() if key in names}
+            valid = fast(named) if fast is not None else None
+            values.append(valid if valid is not None else dict(serializer.run_validation(named)))
         except serializers.ValidationError as error:
             refusal = _frame_refusal(error)
             refusal.index = index
