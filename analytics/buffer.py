@@ -113,15 +113,17 @@ class RedisEventBuffer(EventBuffer):
         return entries
 
     def ack(self, entry_ids: list[str]) -> None:
+        """Acknowledge entries and delete them, together: the stream holds only what is not written yet
+        (Redis's memory follows the backlog, not the history, and MAXLEN caps the backlog)."""
         if entry_ids:
-            self.client.xack(self.key, GROUP, *entry_ids)
+            with self.client.pipeline(transaction=True) as pipe:
+                pipe.xack(self.key, GROUP, *entry_ids)
+                pipe.xdel(self.key, *entry_ids)
+                pipe.execute()
 
     def backlog(self) -> int:
-        self._ensure_group()
-        for group in self.client.xinfo_groups(self.key):
-            if group["name"] == GROUP:
-                return int(group.get("lag") or 0) + int(group.get("pending") or 0)
-        return 0
+        # Acknowledged entries are deleted: the stream's length is what waits or is being written.
+        return int(self.client.xlen(self.key))
 
     def clear(self) -> None:
         self.client.delete(self.key)

@@ -81,8 +81,11 @@ def run(args) -> None:
 
     buffer = buffer_get()
     buffer.clear()
-    QualityReport.objects.all().delete()
-    ViewerSession.objects.all().delete()
+    # Emptied, not deleted from: every run starts from the same tables, not from the dead rows of the
+    # runs before it (the session table's index held 200,000 of them after a day of runs, unvacuumed).
+    with connection.cursor() as cursor:
+        tables = (QualityReport._meta.db_table, ViewerSession._meta.db_table)
+        cursor.execute(f"TRUNCATE {', '.join(connection.ops.quote_name(table) for table in tables)}")
     artist = User.objects.create_user(username=f"bench-{uuid.uuid4().hex[:8]}", password="x" * 20, role="artist")
     stream = stream_services.stream_create(
         by_user=artist, title="Benchmark", scheduled_start_time=django_now() + _delta(days=1)

@@ -352,3 +352,15 @@ def test_the_sql_fold_and_the_orm_fold_give_the_same_sessions(artist, event_buff
         720,
     )
     assert QualityReport.objects.count() == 12
+
+
+def test_written_entries_leave_the_redis_stream(stream, redis_buffer, no_inline_writes):
+    """Acknowledged entries are deleted with their acknowledgement: Redis holds the backlog, not the history."""
+    session_id = _open(stream)
+    for _ in range(3):
+        _report(stream, session_id)
+    assert redis_buffer.client.xlen(redis_buffer.key) == 4
+    drain()
+    assert redis_buffer.client.xlen(redis_buffer.key) == 0
+    assert redis_buffer.backlog() == 0
+    assert QualityReport.objects.count() == 3
