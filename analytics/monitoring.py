@@ -32,18 +32,16 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from livestream_site.events import stream_staff_event_send_on_commit
-from livestream_site.realtime import redis_sync
 from streams import services as stream_services
 from streams.media.backends import QUALITY_MAX_HEIGHT, get_backend, quality_max_height
 from streams.models import DEFAULT_STREAM_SETTINGS, LiveStream
 
+from .buffer import buffer_get
 from .models import IngestSample, QualityReport
 
 logger = logging.getLogger(__name__)
 
 ALERTS_KEY = "analytics:alerts:{}"
-# The analytics buffer's Redis stream (analytics/buffer.py): its length is the beacon backlog.
-BEACON_STREAM_KEY = "analytics:events"
 REBUFFER_WINDOW = timedelta(minutes=5)
 REBUFFER_MIN_WATCH_MS = 60_000
 KEYFRAME_TOLERANCE = 0.1
@@ -248,12 +246,11 @@ def live_streams_monitor() -> int:
 
 # --- /metrics: figures read at scrape time -------------------------------------------------------
 def beacon_backlog() -> int:
-    """Beacons waiting in the analytics buffer (the Redis stream's length); 0 without Redis."""
-    client = redis_sync()
-    if client is None:
+    """Beacons waiting in the analytics buffer (its Redis stream's length); 0 without Redis."""
+    if not settings.REDIS_URL:
         return 0
     try:
-        return int(client.xlen(BEACON_STREAM_KEY))
+        return buffer_get().backlog()
     except Exception:
         logger.warning("beacon backlog unreadable", exc_info=True)
         return 0

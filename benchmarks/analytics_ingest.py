@@ -83,9 +83,7 @@ def run(args) -> None:
     buffer.clear()
     # Emptied, not deleted from: every run starts from the same tables, not from the dead rows of the
     # runs before it (the session table's index held 200,000 of them after a day of runs, unvacuumed).
-    with connection.cursor() as cursor:
-        tables = (QualityReport._meta.db_table, ViewerSession._meta.db_table)
-        cursor.execute(f"TRUNCATE {', '.join(connection.ops.quote_name(table) for table in tables)}")
+    tables_empty(connection, QualityReport, ViewerSession)
     artist = User.objects.create_user(username=f"bench-{uuid.uuid4().hex[:8]}", password="x" * 20, role="artist")
     stream = stream_services.stream_create(
         by_user=artist, title="Benchmark", scheduled_start_time=django_now() + _delta(days=1)
@@ -131,7 +129,7 @@ def run(args) -> None:
 
     accepted_times, write_times, copy_times = [], [], []
     for _round in range(args.rounds):  # alternating, so a busy moment of the machine hits all three alike
-        report_table_empty(connection)
+        tables_empty(connection, QualityReport)
         started = time.perf_counter()
         for body in beacons:
             response = client.post(url, data=body, content_type="text/plain")
@@ -144,11 +142,11 @@ def run(args) -> None:
         rows = QualityReport.objects.filter(stream=stream).count()
         assert rows == args.reports, rows
 
-        report_table_empty(connection)
+        tables_empty(connection, QualityReport)
         copy_times.append(
             copy_baseline(connection, stream_id=str(stream.id), session_ids=session_ids, reports=args.reports)
         )
-    report_table_empty(connection)
+    tables_empty(connection, QualityReport)
     accepted_seconds, write_seconds, copy_seconds = (
         statistics.median(times) for times in (accepted_times, write_times, copy_times)
     )
@@ -196,13 +194,11 @@ def results_save(args, *, kind: str, copy_rate: float, write_rate: float, accept
     results_write("analytics_ingest", "analytics_ingest", results, ratios, **shape)
 
 
-def report_table_empty(connection) -> None:
-    """Empty the report table (the benchmark's own database): each round's writer and COPY find it in the
-    same state, with no dead rows of an earlier round in its indexes."""
-    from analytics.models import QualityReport
-
+def tables_empty(connection, *models) -> None:
+    """Empty the models' tables (the benchmark's own database): each round's writer and COPY find the
+    report table in the same state, with no dead rows of an earlier round in its indexes."""
     with connection.cursor() as cursor:
-        cursor.execute(f"TRUNCATE {connection.ops.quote_name(QualityReport._meta.db_table)}")
+        cursor.execute(f"TRUNCATE {', '.join(connection.ops.quote_name(model._meta.db_table) for model in models)}")
 
 
 def copy_baseline(connection, *, stream_id: str, session_ids: list[str], reports: int) -> float:

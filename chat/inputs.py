@@ -236,8 +236,7 @@ def frame_input(input_class: type[Input], data: Mapping, *, skip: tuple[str, ...
         if unknown and input_class.unknown_key_error:
             raise serializers.ValidationError({key: [input_class.unknown_key_error] for key in unknown})
         values = {names[key]: value for key, value in data.items() if key in names}
-        fast = getattr(input_class, "fast_valid", None)  # an input's own shortcut for well-formed data
-        valid = fast(values) if fast is not None else None
+        valid = _shortcut(input_class, values)
         return valid if valid is not None else input_valid(input_class, values, frame=True)
     except serializers.ValidationError as error:
         raise _frame_refusal(error) from None
@@ -251,7 +250,6 @@ def frames_input(input_class: type[Input], items: list[Mapping], *, skip: tuple[
     """
     names = _frame_names(input_class)
     serializer = input_class(context={"frame": True})
-    fast = getattr(input_class, "fast_valid", None)  # an input's own shortcut for well-formed data
     values = []
     for index, data in enumerate(items):
         try:
@@ -259,13 +257,19 @@ def frames_input(input_class: type[Input], items: list[Mapping], *, skip: tuple[
             if unknown and input_class.unknown_key_error:
                 raise serializers.ValidationError({key: [input_class.unknown_key_error] for key in unknown})
             named = {names[key]: value for key, value in data.items() if key in names}
-            valid = fast(named) if fast is not None else None
+            valid = _shortcut(input_class, named)
             values.append(valid if valid is not None else dict(serializer.run_validation(named)))
         except serializers.ValidationError as error:
             refusal = _frame_refusal(error)
             refusal.index = index
             raise refusal from None
     return values
+
+
+def _shortcut(input_class: type[Input], values: dict) -> dict | None:
+    """An input's own validation of well-formed frame data (`fast_valid`), or None: DRF's then."""
+    fast = getattr(input_class, "fast_valid", None)
+    return fast(values) if fast is not None else None
 
 
 def _frame_refusal(error: serializers.ValidationError) -> ApplicationError:
